@@ -1,0 +1,89 @@
+"""Kafka helpers: the one producer configuration, topic creation from the registry, a health probe.
+
+Every producer of the product is idempotent with `acks=all`: a send that succeeded is on every
+in-sync replica, and a retried send is never written twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from incident_shared.topics import ALL_TOPICS, TopicSpec, Topics
+
+log = logging.getLogger(__name__)
+
+
+def producer_config(bootstrap_servers: str, client_id: str, **overrides: Any) -> dict[str, Any]:
+    """The producer settings every service uses (overrides for tuning a particular one)."""
+    config: dict[str, Any] = {
+        "bootstrap_servers": bootstrap_servers,
+        "client_id": client_id,
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": 5,
+        "max_batch_size": 256 * 1024,
+        "compression_type": None,
+        "request_timeout_ms": 15_000,
+        "retry_backoff_ms": 200,
+    }
+    config.update(overrides)
+    return config
+
+
+def make_producer(bootstrap_servers: str, client_id: str, **overrides: Any) -> AIOKafkaProducer:
+    return AIOKafkaProducer(**producer_config(bootstrap_servers, client_id, **overrides))
+
+
+async def ensure_topics(
+    bootstrap_servers: str,
+    topics: Topics,
+    specs: Iterable[TopicSpec] = ALL_TOPICS,
+    *,
+    client_id: str = "incident-admin",
+) -> list[str]:
+    """Creates the registry's topics that do not exist yet; returns the names it created.
+
+    Existing topics are left as they are (partitions can only grow, by an operator's decision).
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id=client_id)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [
+            NewTopic(name=topics.name(spec), num_partitions=spec.partitions, replication_factor=1,
+                     topic_configs=dict(spec.config))
+            for spec in specs
+            if topics.name(spec) not in existing
+        ]
+        if not wanted:
+            return []
+        try:
+            await admin.create_topics(wanted)
+        except TopicAlreadyExistsError:
+            log.info("topics created concurrently by another process")
+        created = [t.name for t in wanted]
+        log.info("created topics", extra={"topics": created})
+        return created
+    finally:
+        await admin.close()
+
+
+async def probe_kafka(bootstrap_servers: str, timeout: float = 3.0) -> str:
+    """Connects and fetches cluster metadata; returns a short description or raises."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="incident-health",
+                                request_timeout_ms=int(timeout * 1000))
+    try:
+        async with asyncio.timeout(timeout):
+            await admin.start()
+            cluster = await admin.describe_cluster()
+    finally:
+        await admin.close()
+    brokers = cluster.get("brokers", [])
+    return f"{len(brokers)} broker(s), cluster {cluster.get('cluster_id')}"

@@ -1,0 +1,37 @@
+"""Time in one form: timezone-aware UTC `datetime` inside the code, ISO-8601 with `Z` on the wire."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def utcnow() -> datetime:
+    """The current time, UTC, millisecond precision (what the wire format keeps)."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def to_utc(value: datetime) -> datetime:
+    """`value` in UTC; a naive datetime is taken to be UTC already."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def iso(value: datetime) -> str:
+    """ISO-8601 in UTC with millisecond precision and a `Z` suffix: `2026-01-02T03:04:05.678Z`."""
+    return to_utc(value).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_iso(text: str) -> datetime:
+    """Parses ISO-8601 (a trailing `Z` included) into an aware UTC datetime; raises ValueError."""
+    return to_utc(datetime.fromisoformat(text))
+
+
+def epoch_ms(value: datetime) -> int:
+    """Milliseconds since the epoch, as Kafka record timestamps count them."""
+    return int(to_utc(value).timestamp() * 1000)
+
+
+def from_epoch_ms(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)

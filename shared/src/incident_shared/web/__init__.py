@@ -1,0 +1,1 @@
+"""aiohttp pieces every HTTP-serving service uses: health endpoints, metrics, JSON errors."""
