@@ -70,6 +70,9 @@ class Incident(_Tolerant):
     status: IncidentStatus = "active"
     title: str = ""
     correlationKey: str = ""
+    # The Kafka key under which the aggregator owns this incident: commands and summaries for it are
+    # produced with this key so that they reach the worker holding its state.
+    routingKey: str = ""
     severityScore: int = Field(ge=1, le=5)
     severityFactors: list[SeverityFactor] = Field(default_factory=list)
     affectedServices: list[str] = Field(default_factory=list)
@@ -101,6 +104,7 @@ class Incident(_Tolerant):
     resolvedAt: datetime | None = None
     resolvedBy: str | None = None
     resolution: Literal["manual", "quiet", "locked"] | None = None
+    lastCommandId: str | None = None  # the last IncidentCommand applied, so a PATCH can wait for it
     createdAt: datetime
     updatedAt: datetime
 
