@@ -1,0 +1,1 @@
+"""The aggregator: the single writer of incident state (Faust), and the `incidentctl` tool."""
