@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from incident_shared.topics import ALL_TOPICS, TopicSpec, Topics
+from incident_shared.topics import ALL_TOPICS, Topics, TopicSpec
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,12 @@ async def ensure_topics(
     try:
         existing = set(await admin.list_topics())
         wanted = [
-            NewTopic(name=topics.name(spec), num_partitions=spec.partitions, replication_factor=1,
-                     topic_configs=dict(spec.config))
+            NewTopic(
+                name=topics.name(spec),
+                num_partitions=spec.partitions,
+                replication_factor=1,
+                topic_configs=dict(spec.config),
+            )
             for spec in specs
             if topics.name(spec) not in existing
         ]
@@ -75,12 +79,15 @@ async def ensure_topics(
         await admin.close()
 
 
-async def probe_kafka(bootstrap_servers: str, timeout: float = 3.0) -> str:
+async def probe_kafka(bootstrap_servers: str, limit_seconds: float = 3.0) -> str:
     """Connects and fetches cluster metadata; returns a short description or raises."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="incident-health",
-                                request_timeout_ms=int(timeout * 1000))
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers,
+        client_id="incident-health",
+        request_timeout_ms=int(limit_seconds * 1000),
+    )
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(limit_seconds):
             await admin.start()
             cluster = await admin.describe_cluster()
     finally:

@@ -55,9 +55,9 @@ async def ensure_indexes(db: AsyncDatabase[dict[str, Any]]) -> None:
     await asyncio.gather(*(db[name].create_indexes(models) for name, models in INDEXES.items()))
 
 
-async def probe_mongo(client: AsyncMongoClient[dict[str, Any]], timeout: float = 3.0) -> str:
+async def probe_mongo(client: AsyncMongoClient[dict[str, Any]], limit_seconds: float = 3.0) -> str:
     """Pings the server; returns its version or raises."""
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(limit_seconds):
         await client.admin.command("ping")
         info = await client.server_info()
     return f"version {info.get('version', '?')}"

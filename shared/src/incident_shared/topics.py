@@ -39,7 +39,11 @@ EVENTS: Final = TopicSpec(
     schema=Event,
     producers=("ingest-gateway", "any service producing straight to Kafka"),
     consumers=("aggregator", "ws-broadcaster", "incidentctl replay"),
-    description="Every accepted event. The source of truth: MongoDB's copy is rebuilt from here.",
+    description=(
+        "Every accepted event. The source of truth: MongoDB's copy is rebuilt from here. The record"
+        " timestamp is the time of receipt (so retention counts from then, even for backfilled events);"
+        " the event time is the value's `timestamp`."
+    ),
     config={"retention.ms": str(WEEK_MS), "min.insync.replicas": "1"},
     example={
         "schemaVersion": 1,
@@ -79,7 +83,7 @@ INCIDENTS: Final = TopicSpec(
     schema=IncidentChange,
     producers=("aggregator",),
     consumers=("summarizer", "ws-broadcaster", "aggregator (MongoDB projection)"),
-    description="Every incident change, the whole incident each time. Compacted: the latest per incident stays.",
+    description=("Every incident change, the whole incident each time. Compacted: the latest per incident stays."),
     config={"cleanup.policy": "compact", "min.compaction.lag.ms": "3600000", "segment.ms": "3600000"},
     example={
         "action": "created",

@@ -7,6 +7,7 @@ writes to the dead-letter topic.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -101,9 +102,119 @@ class EventValidationError(ValueError):
 def _type_name(value: Any) -> str:
     if value is None:
         return "null"
-    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object"}.get(
-        type(value), type(value).__name__
-    )
+    return {
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        str: "string",
+        list: "array",
+        dict: "object",
+    }.get(type(value), type(value).__name__)
+
+
+def _check_service(raw: dict[str, Any], errors: list[FieldError]) -> str:
+    service = raw.get("service")
+    if service is None:
+        errors.append(FieldError("service", "is required"))
+    elif not isinstance(service, str):
+        errors.append(FieldError("service", f"must be a string, got {_type_name(service)}"))
+    elif not SERVICE_PATTERN.match(service):
+        errors.append(
+            FieldError(
+                "service",
+                "must be 1-100 characters of letters, digits, '.', '_' or '-', starting with a letter or digit",
+            )
+        )
+    else:
+        return service
+    return ""
+
+
+def _check_severity(raw: dict[str, Any], errors: list[FieldError]) -> int:
+    severity = raw.get("severity")
+    if severity is None:
+        errors.append(FieldError("severity", "is required: an integer from 1 (info) to 5 (critical)"))
+    elif isinstance(severity, bool) or not isinstance(severity, int):
+        errors.append(FieldError("severity", f"must be an integer from 1 to 5, got {_type_name(severity)}"))
+    elif not 1 <= severity <= 5:
+        errors.append(FieldError("severity", f"must be an integer from 1 to 5, got {severity}"))
+    else:
+        return severity
+    return 0
+
+
+def _check_event_id(raw: dict[str, Any], errors: list[FieldError], default: str | None) -> str:
+    event_id = raw.get("eventId")
+    if event_id is None:
+        return default or new_event_id()
+    if not isinstance(event_id, str) or not EVENT_ID_PATTERN.match(event_id):
+        errors.append(FieldError("eventId", "must be 1-128 characters of letters, digits, '_', '.', ':' or '-'"))
+        return ""
+    return event_id if event_id.startswith("evt_") else "evt_" + event_id
+
+
+def _check_timestamp(
+    raw: dict[str, Any], errors: list[FieldError], default: datetime, received_at: datetime, bounded: bool
+) -> datetime:
+    raw_ts = raw.get("timestamp")
+    if raw_ts is None:
+        return default
+    if not isinstance(raw_ts, str):
+        errors.append(FieldError("timestamp", f"must be an ISO-8601 string, got {_type_name(raw_ts)}"))
+        return default
+    try:
+        timestamp = parse_iso(raw_ts)
+    except ValueError:
+        errors.append(FieldError("timestamp", f"is not ISO-8601 (e.g. 2026-01-31T12:00:00Z): {raw_ts[:40]!r}"))
+        return default
+    if bounded and timestamp > received_at + MAX_FUTURE_SKEW:
+        errors.append(FieldError("timestamp", "is more than 5 minutes in the future; check the clock"))
+    elif bounded and timestamp < received_at - MAX_AGE:
+        errors.append(FieldError("timestamp", "is more than 30 days in the past"))
+    return timestamp
+
+
+def _check_text(raw: dict[str, Any], errors: list[FieldError]) -> tuple[str, str | None]:
+    message = raw.get("message") or ""
+    if not isinstance(message, str):
+        errors.append(FieldError("message", f"must be a string, got {_type_name(message)}"))
+        message = ""
+    elif len(message) > MAX_MESSAGE_CHARS:
+        errors.append(FieldError("message", f"is longer than {MAX_MESSAGE_CHARS} characters"))
+    error_type = raw.get("errorType")
+    if error_type is not None and (not isinstance(error_type, str) or len(error_type) > MAX_ERROR_TYPE_CHARS):
+        errors.append(FieldError("errorType", f"must be a string of at most {MAX_ERROR_TYPE_CHARS} characters"))
+        error_type = None
+    return message, error_type
+
+
+def _check_metadata(raw: dict[str, Any], errors: list[FieldError]) -> dict[str, Any]:
+    metadata = raw.get("metadata")
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        errors.append(FieldError("metadata", f"must be an object, got {_type_name(metadata)}"))
+        return {}
+    size = len(orjson.dumps(metadata))
+    if size > MAX_METADATA_BYTES:
+        errors.append(FieldError("metadata", f"is {size} bytes as JSON; the limit is {MAX_METADATA_BYTES}"))
+    return metadata
+
+
+def _check_tags(raw: dict[str, Any], errors: list[FieldError]) -> list[str]:
+    tags = raw.get("tags")
+    if tags is None:
+        return []
+    if not isinstance(tags, list):
+        errors.append(FieldError("tags", f"must be an array of strings, got {_type_name(tags)}"))
+        return []
+    if len(tags) > MAX_TAGS:
+        errors.append(FieldError("tags", f"has {len(tags)} items; at most {MAX_TAGS} are allowed"))
+        return []
+    for i, tag in enumerate(tags):
+        if not isinstance(tag, str) or not 0 < len(tag) <= MAX_TAG_CHARS:
+            errors.append(FieldError(f"tags[{i}]", f"must be a non-empty string of at most {MAX_TAG_CHARS} characters"))
+    return tags
 
 
 def parse_event(
@@ -119,119 +230,40 @@ def parse_event(
     """Validates `raw` (decoded JSON) into an `Event`, or raises `EventValidationError`.
 
     `from_client` rejects unknown fields (a typo such as `severty` must not pass silently) and the
-    fields only the pipeline sets. Off, for records read from Kafka, unknown fields are ignored.
-    A missing `eventId` becomes `default_event_id` (or a new id); an id without the `evt_` prefix
-    gets it, so the same client id always maps to the same event id. A missing `timestamp` is
-    `default_timestamp` (or `received_at`).
+    fields only the pipeline sets. Off, for records read from Kafka, unknown fields are ignored and
+    the pipeline's own fields (`source`, `receivedAt`) are kept. A missing `eventId` becomes
+    `default_event_id` (or a new id); an id without the `evt_` prefix gets it, so the same client id
+    always maps to the same event id. A missing `timestamp` is `default_timestamp` (or `received_at`).
     """
     if not isinstance(raw, dict):
         raise EventValidationError([FieldError("body", f"an event must be a JSON object, got {_type_name(raw)}")])
     errors: list[FieldError] = []
     if from_client:
+        allowed = ", ".join(sorted(_KNOWN_FIELDS))
         for key in raw:
             if key not in _KNOWN_FIELDS:
                 hint = " (set by the pipeline)" if key in _RECORD_FIELDS else ""
-                errors.append(FieldError(str(key), f"unknown field{hint}; allowed: {', '.join(sorted(_KNOWN_FIELDS))}"))
-
-    service = raw.get("service")
-    if service is None:
-        errors.append(FieldError("service", "is required"))
-    elif not isinstance(service, str):
-        errors.append(FieldError("service", f"must be a string, got {_type_name(service)}"))
-    elif not SERVICE_PATTERN.match(service):
-        errors.append(
-            FieldError(
-                "service",
-                "must be 1-100 characters of letters, digits, '.', '_' or '-', starting with a letter or digit",
-            )
-        )
-
-    severity = raw.get("severity")
-    if severity is None:
-        errors.append(FieldError("severity", "is required: an integer from 1 (info) to 5 (critical)"))
-    elif isinstance(severity, bool) or not isinstance(severity, int):
-        errors.append(FieldError("severity", f"must be an integer from 1 to 5, got {_type_name(severity)}"))
-    elif not 1 <= severity <= 5:
-        errors.append(FieldError("severity", f"must be an integer from 1 to 5, got {severity}"))
-
-    event_id = raw.get("eventId")
-    if event_id is None:
-        event_id = default_event_id or new_event_id()
-    elif not isinstance(event_id, str) or not EVENT_ID_PATTERN.match(event_id):
-        errors.append(
-            FieldError("eventId", "must be 1-128 characters of letters, digits, '_', '.', ':' or '-'")
-        )
-    elif not event_id.startswith("evt_"):
-        event_id = "evt_" + event_id
-
-    timestamp = default_timestamp or received_at
-    raw_ts = raw.get("timestamp")
-    if raw_ts is not None:
-        if not isinstance(raw_ts, str):
-            errors.append(FieldError("timestamp", f"must be an ISO-8601 string, got {_type_name(raw_ts)}"))
-        else:
-            try:
-                timestamp = parse_iso(raw_ts)
-            except ValueError:
-                errors.append(
-                    FieldError("timestamp", f"is not ISO-8601 (e.g. 2026-01-31T12:00:00Z): {raw_ts[:40]!r}")
-                )
-            else:
-                if check_time_bounds and timestamp > received_at + MAX_FUTURE_SKEW:
-                    errors.append(FieldError("timestamp", "is more than 5 minutes in the future; check the clock"))
-                elif check_time_bounds and timestamp < received_at - MAX_AGE:
-                    errors.append(FieldError("timestamp", "is more than 30 days in the past"))
-
-    message = raw.get("message", "")
-    if message is None:
-        message = ""
-    if not isinstance(message, str):
-        errors.append(FieldError("message", f"must be a string, got {_type_name(message)}"))
-    elif len(message) > MAX_MESSAGE_CHARS:
-        errors.append(FieldError("message", f"is longer than {MAX_MESSAGE_CHARS} characters"))
-
-    error_type = raw.get("errorType")
-    if error_type is not None and (not isinstance(error_type, str) or len(error_type) > MAX_ERROR_TYPE_CHARS):
-        errors.append(FieldError("errorType", f"must be a string of at most {MAX_ERROR_TYPE_CHARS} characters"))
-
-    metadata = raw.get("metadata")
-    if metadata is None:
-        metadata = {}
-    elif not isinstance(metadata, dict):
-        errors.append(FieldError("metadata", f"must be an object, got {_type_name(metadata)}"))
-    else:
-        size = len(orjson.dumps(metadata))
-        if size > MAX_METADATA_BYTES:
-            errors.append(FieldError("metadata", f"is {size} bytes as JSON; the limit is {MAX_METADATA_BYTES}"))
-
-    tags = raw.get("tags")
-    if tags is None:
-        tags = []
-    elif not isinstance(tags, list):
-        errors.append(FieldError("tags", f"must be an array of strings, got {_type_name(tags)}"))
-    elif len(tags) > MAX_TAGS:
-        errors.append(FieldError("tags", f"has {len(tags)} items; at most {MAX_TAGS} are allowed"))
-    else:
-        for i, tag in enumerate(tags):
-            if not isinstance(tag, str) or not 0 < len(tag) <= MAX_TAG_CHARS:
-                errors.append(FieldError(f"tags[{i}]", f"must be a non-empty string of at most {MAX_TAG_CHARS} characters"))
-
+                errors.append(FieldError(str(key), f"unknown field{hint}; allowed: {allowed}"))
+    service = _check_service(raw, errors)
+    severity = _check_severity(raw, errors)
+    event_id = _check_event_id(raw, errors, default_event_id)
+    timestamp = _check_timestamp(raw, errors, default_timestamp or received_at, received_at, check_time_bounds)
+    message, error_type = _check_text(raw, errors)
+    metadata = _check_metadata(raw, errors)
+    tags = _check_tags(raw, errors)
     resolved = raw.get("resolved", False)
     if not isinstance(resolved, bool):
         errors.append(FieldError("resolved", f"must be a boolean, got {_type_name(resolved)}"))
-
     if errors:
         raise EventValidationError(errors)
 
     record_received = received_at
-    if not from_client and isinstance(raw.get("receivedAt"), str):
-        try:
-            record_received = parse_iso(raw["receivedAt"])
-        except ValueError:
-            record_received = received_at
     record_source: EventSource = source
-    if not from_client and raw.get("source") in ("http", "alertmanager", "kafka"):
-        record_source = raw["source"]
+    if not from_client:
+        with contextlib.suppress(TypeError, ValueError):
+            record_received = parse_iso(raw["receivedAt"])
+        if raw.get("source") in ("http", "alertmanager", "kafka"):
+            record_source = raw["source"]
 
     # model_construct: every field was checked above; pydantic would only check them again.
     return Event.model_construct(

@@ -41,6 +41,7 @@ class Check:
         if self._cached and now - self._cached[0] < 1.0:
             return self._cached[1]
         start = time.perf_counter()
+        result: dict[str, Any]
         try:
             async with asyncio.timeout(self.timeout):
                 detail = await self.probe()

@@ -1,0 +1,107 @@
+"""Builds the gateway application: routes, middlewares, and one cleanup context per resource."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from functools import partial
+from importlib.resources import files
+from typing import Any
+
+import aiohttp
+import yaml
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from incident_shared import mongo
+from incident_shared.kafka import make_producer, probe_kafka
+from incident_shared.web.health import Check, add_health_routes, json_response
+from ingest_gateway import middleware, proxy
+from ingest_gateway.appkeys import HTTP, METRICS, MONGO, PUBLISHER, REGISTRY, SETTINGS
+from ingest_gateway.metrics import GatewayMetrics
+from ingest_gateway.publisher import EventPublisher
+from ingest_gateway.routes import alertmanager, events, incidents
+from ingest_gateway.settings import GatewaySettings
+
+log = logging.getLogger(__name__)
+
+VERSION = "0.1.0"
+OPENAPI = web.AppKey("openapi", dict[str, Any])
+
+
+def load_openapi() -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load(files("ingest_gateway").joinpath("openapi.yaml").read_text())
+    return doc
+
+
+async def _kafka_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    # Requests fan in to a few batches per partition: a longer linger gives bigger batches under load.
+    factory = partial(make_producer, settings.kafka_bootstrap_servers, "ingest-gateway", linger_ms=2)
+    publisher = EventPublisher(factory, settings.topics.events, app[METRICS], settings.produce_timeout_seconds)
+    app[PUBLISHER] = publisher
+    await publisher.start()
+    yield
+    await publisher.stop()
+
+
+async def _mongo_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    client = mongo.make_client(settings.mongodb_uri.get_secret_value(), app_name="ingest-gateway")
+    app[MONGO] = client[settings.mongodb_database]
+    try:
+        await mongo.ensure_indexes(app[MONGO])
+    except Exception as exc:  # noqa: BLE001 - MongoDB being down must not stop ingest; readiness reports it
+        log.warning("cannot create MongoDB indexes now; reads will wait for MongoDB", extra={"error": str(exc)})
+    yield
+    await client.close()
+
+
+async def _http_ctx(app: web.Application) -> AsyncIterator[None]:
+    async with aiohttp.ClientSession() as session:
+        app[HTTP] = session
+        yield
+
+
+def build_app(settings: GatewaySettings, registry: CollectorRegistry | None = None) -> web.Application:
+    """The whole gateway; nothing connects until the app starts."""
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[middleware.cors, middleware.errors_and_metrics, middleware.write_auth],
+    )
+    app[SETTINGS] = settings
+    app[REGISTRY] = registry or CollectorRegistry()
+    app[METRICS] = GatewayMetrics.create(app[REGISTRY])
+    app[OPENAPI] = load_openapi()
+    app[proxy.WEBSOCKETS] = set()
+    app.cleanup_ctx.extend([_http_ctx, _kafka_ctx, _mongo_ctx])
+    app.on_shutdown.append(proxy.close_websockets)
+
+    app.router.add_routes(events.routes)
+    app.router.add_routes(incidents.routes)
+    app.router.add_routes(alertmanager.routes)
+    app.router.add_routes(proxy.routes)
+
+    async def openapi(request: web.Request) -> web.Response:
+        return json_response(request.app[OPENAPI])
+
+    app.router.add_get("/api/openapi.json", openapi)
+
+    async def kafka_probe() -> str:
+        if not app[PUBLISHER].connected:
+            raise ConnectionError("the producer is not connected yet")
+        return await probe_kafka(settings.kafka_bootstrap_servers)
+
+    async def mongo_probe() -> str:
+        return await mongo.probe_mongo(app[MONGO].client)
+
+    add_health_routes(
+        app,
+        service="ingest-gateway",
+        version=VERSION,
+        checks=[Check("kafka", kafka_probe), Check("mongodb", mongo_probe)],
+        registry=app[REGISTRY],
+    )
+    if not settings.tokens():
+        log.warning("API_TOKENS is not set: writes (POST, PATCH) are open to anyone who can reach the API")
+    return app

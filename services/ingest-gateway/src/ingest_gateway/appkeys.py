@@ -1,0 +1,21 @@
+"""Typed keys for what the application holds: one resource each, set up in `app.cleanup_ctx`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from pymongo.asynchronous.database import AsyncDatabase
+
+from ingest_gateway.metrics import GatewayMetrics
+from ingest_gateway.publisher import EventPublisher
+from ingest_gateway.settings import GatewaySettings
+
+SETTINGS = web.AppKey("settings", GatewaySettings)
+REGISTRY = web.AppKey("registry", CollectorRegistry)
+METRICS = web.AppKey("metrics", GatewayMetrics)
+PUBLISHER = web.AppKey("publisher", EventPublisher)
+MONGO = web.AppKey("mongo", AsyncDatabase[dict[str, Any]])
+HTTP = web.AppKey("http", aiohttp.ClientSession)

@@ -1,0 +1,68 @@
+"""Every metric the gateway exports, declared once, on an injected registry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+@dataclass(frozen=True)
+class GatewayMetrics:
+    requests: Counter
+    request_seconds: Histogram
+    events_accepted: Counter
+    events_rejected: Counter
+    produce_seconds: Histogram
+    produce_errors: Counter
+    commands: Counter
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> GatewayMetrics:
+        return cls(
+            requests=Counter(
+                "ingest_gateway_http_requests_total",
+                "HTTP requests by route, method and status",
+                ["route", "method", "status"],
+                registry=registry,
+            ),
+            request_seconds=Histogram(
+                "ingest_gateway_http_request_duration_seconds",
+                "HTTP request latency by route",
+                ["route", "method"],
+                buckets=_LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            events_accepted=Counter(
+                "ingest_gateway_events_accepted_total",
+                "Events acknowledged by Kafka, by source",
+                ["source"],
+                registry=registry,
+            ),
+            events_rejected=Counter(
+                "ingest_gateway_events_rejected_total",
+                "Events refused, by reason",
+                ["reason"],
+                registry=registry,
+            ),
+            produce_seconds=Histogram(
+                "ingest_gateway_kafka_produce_duration_seconds",
+                "Time from send to acknowledgement by all in-sync replicas, per request",
+                buckets=_LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            produce_errors=Counter(
+                "ingest_gateway_kafka_produce_errors_total",
+                "Failed produce calls, by error",
+                ["error"],
+                registry=registry,
+            ),
+            commands=Counter(
+                "ingest_gateway_incident_commands_total",
+                "Incident commands sent, by action and outcome",
+                ["action", "outcome"],
+                registry=registry,
+            ),
+        )

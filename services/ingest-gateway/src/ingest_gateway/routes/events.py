@@ -1,0 +1,224 @@
+"""`/api/events`: ingest (single and batch) into Kafka, and reads from the MongoDB projection."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import timedelta
+from typing import Any
+
+from aiohttp import web
+from pymongo import DESCENDING
+
+from incident_shared import mongo
+from incident_shared.schemas import Event, EventValidationError, parse_event
+from incident_shared.timeutil import epoch_ms, from_epoch_ms, iso, utcnow
+from incident_shared.web.health import json_response
+from ingest_gateway.appkeys import METRICS, MONGO, PUBLISHER, SETTINGS
+from ingest_gateway.body import read_json
+from ingest_gateway.errors import ApiError
+from ingest_gateway.publisher import KafkaUnavailableError
+from ingest_gateway.query import decode_cursor, encode_cursor, get_int, get_int_list, get_str_list, get_time
+
+routes = web.RouteTableDef()
+
+RETRY_AFTER_SECONDS = "5"
+
+
+def kafka_unavailable(exc: KafkaUnavailableError) -> ApiError:
+    return ApiError(
+        503,
+        "kafka_unavailable",
+        f"the event store is unavailable ({exc}); nothing was accepted, retry after {RETRY_AFTER_SECONDS}s"
+        " (send your own eventId to make retries idempotent)",
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
+
+
+def _reject(request: web.Request, err: EventValidationError, prefix: str = "invalid event") -> ApiError:
+    request.app[METRICS].events_rejected.labels(f"invalid_{err.errors[0].field.split('[')[0]}").inc()
+    return ApiError(400, "validation_error", f"{prefix}: {err}", details=[e.to_dict() for e in err.errors])
+
+
+async def publish(request: web.Request, events: list[Event], source: str) -> list[BaseException | None]:
+    """Publishes `events`; raises the 503 ApiError when none could be stored."""
+    try:
+        outcome = await request.app[PUBLISHER].publish(events)
+    except KafkaUnavailableError as exc:
+        request.app[METRICS].events_rejected.labels("kafka_unavailable").inc(len(events))
+        raise kafka_unavailable(exc) from exc
+    stored = sum(1 for o in outcome if o is None)
+    request.app[METRICS].events_accepted.labels(source).inc(stored)
+    if stored < len(events):
+        request.app[METRICS].events_rejected.labels("kafka_error").inc(len(events) - stored)
+    return outcome
+
+
+@routes.post("/api/events")
+async def create_event(request: web.Request) -> web.Response:
+    raw = await read_json(request)
+    try:
+        event = parse_event(raw, received_at=utcnow())
+    except EventValidationError as err:
+        raise _reject(request, err) from err
+    await publish(request, [event], "http")
+    return json_response({"success": True, "message": "Event created successfully", "data": event.to_api()}, status=201)
+
+
+@routes.post("/api/events/batch")
+async def create_events(request: web.Request) -> web.Response:
+    raw = await read_json(request)
+    items = raw.get("events") if isinstance(raw, dict) else raw
+    if not isinstance(items, list):
+        raise ApiError(400, "validation_error", 'the body must be a JSON array of events, or {"events": [...]}')
+    limit = request.app[SETTINGS].max_batch_events
+    if not items:
+        raise ApiError(400, "validation_error", f"the batch is empty; send 1 to {limit} events")
+    if len(items) > limit:
+        raise ApiError(413, "batch_too_large", f"the batch has {len(items)} events; at most {limit} per request")
+
+    received = utcnow()
+    results: list[dict[str, Any]] = [{} for _ in items]
+    valid: list[tuple[int, Event]] = []
+    for i, item in enumerate(items):
+        try:
+            valid.append((i, parse_event(item, received_at=received)))
+        except EventValidationError as err:
+            request.app[METRICS].events_rejected.labels(f"invalid_{err.errors[0].field.split('[')[0]}").inc()
+            results[i] = {
+                "index": i,
+                "success": False,
+                "error": str(err),
+                "details": [e.to_dict() for e in err.errors],
+            }
+
+    if valid:
+        outcome = await publish(request, [e for _, e in valid], "http")
+        for (i, event), error in zip(valid, outcome, strict=True):
+            if error is None:
+                results[i] = {"index": i, "success": True, "eventId": event.eventId}
+            else:
+                results[i] = {"index": i, "success": False, "error": f"not stored, retry: {error}"}
+
+    accepted = sum(1 for r in results if r["success"])
+    rejected = len(results) - accepted
+    status = 201 if rejected == 0 else 400 if accepted == 0 else 207
+    message = (
+        f"{accepted} events created"
+        if rejected == 0
+        else f"{accepted} of {len(results)} events created; {rejected} rejected (see results)"
+    )
+    return json_response(
+        {
+            "success": rejected == 0,
+            "message": message,
+            "data": {"accepted": accepted, "rejected": rejected, "results": results},
+        },
+        status=status,
+    )
+
+
+def public_event(doc: dict[str, Any]) -> dict[str, Any]:
+    """A stored event document as the API shows it."""
+    doc.pop("_id", None)
+    doc.pop("minute", None)
+    return doc
+
+
+@routes.get("/api/events")
+async def list_events(request: web.Request) -> web.Response:
+    q = request.query
+    limit = get_int(q, "limit", 50, 1, 500)
+    flt: dict[str, Any] = {}
+    if services := get_str_list(q, "service"):
+        flt["service"] = {"$in": services}
+    if severities := get_int_list(q, "severity", 1, 5):
+        flt["severity"] = {"$in": severities}
+    if (min_sev := get_int(q, "minSeverity", 0, 0, 5)) > 0:
+        flt.setdefault("severity", {})["$gte"] = min_sev
+    if incident_id := q.get("incidentId"):
+        flt["incidentId"] = incident_id
+    time_range: dict[str, Any] = {}
+    if (since := get_time(q, "from")) is not None:
+        time_range["$gte"] = since
+    if (until := get_time(q, "to")) is not None:
+        time_range["$lt"] = until
+    if time_range:
+        flt["timestamp"] = time_range
+    conditions: list[dict[str, Any]] = [flt] if flt else []
+    if (cursor := decode_cursor(q)) is not None:
+        ts, event_id = from_epoch_ms(int(cursor[0])), str(cursor[1])
+        conditions.append({"$or": [{"timestamp": {"$lt": ts}}, {"timestamp": ts, "eventId": {"$lt": event_id}}]})
+    query = {"$and": conditions} if len(conditions) > 1 else (conditions[0] if conditions else {})
+
+    coll = request.app[MONGO][mongo.EVENTS]
+    docs = await coll.find(query).sort([("timestamp", DESCENDING), ("eventId", DESCENDING)]).limit(limit + 1).to_list()
+    next_cursor = None
+    if len(docs) > limit:
+        docs = docs[:limit]
+        last = docs[-1]
+        next_cursor = encode_cursor(epoch_ms(last["timestamp"]), last["eventId"])
+    return json_response({"success": True, "data": [public_event(d) for d in docs], "nextCursor": next_cursor})
+
+
+@routes.get("/api/events/stats")
+async def event_stats(request: web.Request) -> web.Response:
+    """Per-minute counts by severity and service, from the rollups (never a scan of events)."""
+    minutes = get_int(request.query, "minutes", 60, 1, 24 * 60)
+    now = utcnow()
+    since = (now - timedelta(minutes=minutes)).replace(second=0, microsecond=0)
+    docs = await request.app[MONGO][mongo.EVENT_ROLLUPS].find({"minute": {"$gte": since}}).to_list()
+
+    per_minute: dict[Any, dict[str, Any]] = {}
+    by_service: dict[str, int] = defaultdict(int)
+    by_severity: dict[str, int] = defaultdict(int)
+    for doc in docs:
+        bucket = per_minute.setdefault(
+            doc["minute"], {"total": 0, "bySeverity": defaultdict(int), "byService": defaultdict(int)}
+        )
+        n = int(doc["count"])
+        bucket["total"] += n
+        bucket["bySeverity"][str(doc["severity"])] += n
+        bucket["byService"][doc["service"]] += n
+        by_service[doc["service"]] += n
+        by_severity[str(doc["severity"])] += n
+
+    series = [
+        {
+            "minute": iso(minute),
+            "total": b["total"],
+            "bySeverity": dict(b["bySeverity"]),
+            "byService": dict(b["byService"]),
+        }
+        for minute, b in sorted(per_minute.items())
+    ]
+    recent_from = now.replace(second=0, microsecond=0) - timedelta(minutes=5)
+    recent = sum(
+        b["total"] for minute, b in per_minute.items() if recent_from <= minute < recent_from + timedelta(minutes=5)
+    )
+    total = sum(by_service.values())
+    return json_response(
+        {
+            "success": True,
+            "data": {
+                "minutes": minutes,
+                "total": total,
+                "eventsPerMinute": round(recent / 5, 1),
+                "bySeverity": dict(by_severity),
+                "byService": dict(sorted(by_service.items(), key=lambda kv: -kv[1])),
+                "perMinute": series,
+            },
+        }
+    )
+
+
+@routes.get("/api/events/{eventId}")
+async def get_event(request: web.Request) -> web.Response:
+    event_id = request.match_info["eventId"]
+    doc = await request.app[MONGO][mongo.EVENTS].find_one({"eventId": event_id})
+    if doc is None:
+        raise ApiError(
+            404,
+            "not_found",
+            f"no event {event_id!r}; an event accepted seconds ago may not be projected yet, retry shortly",
+        )
+    return json_response({"success": True, "data": public_event(doc)})
