@@ -1,0 +1,10 @@
+/** The app's one live connection, over the app's one store. Started by main.tsx. */
+import { config } from "../config";
+import { liveStore } from "../store/liveStore";
+import { LiveConnection, loadActiveIncidents } from "./connection";
+
+export const liveFeed = new LiveConnection({
+  url: config.wsUrl,
+  store: liveStore,
+  onOpen: () => void loadActiveIncidents(liveStore),
+});
