@@ -130,6 +130,10 @@ export interface IncidentQuery {
   status?: IncidentStatus | "";
   service?: string;
   severity?: number | "";
+  /** At least this severity score (the gateway's `minSeverity`). */
+  minSeverity?: number | "";
+  /** Text the title must contain (the gateway's `q`). */
+  q?: string;
   from?: string;
   to?: string;
   limit?: number;
