@@ -81,7 +81,8 @@ export class LiveConnection {
     this.socket = socket;
     socket.onopen = () => {
       if (this.socket !== socket) return;
-      socket.send(JSON.stringify({ type: "subscribe", channels: this.options.channels ?? ["all"] }));
+      // `batch`: the broadcaster may coalesce a burst of events into one `events` frame.
+      socket.send(JSON.stringify({ type: "subscribe", channels: this.options.channels ?? ["all"], batch: true }));
       this.lastMessageAt = Date.now();
       this.setConnection({ status: "open", attempt: 0, error: null, lastMessageAt: this.lastMessageAt });
       this.options.onOpen?.();

@@ -52,5 +52,8 @@ describe("parseFrame", () => {
     expect(parseFrame(JSON.stringify({ type: "error", error: { code: "bad", message: "unknown channel" } }))).toEqual([
       { kind: "error", message: "unknown channel" },
     ]);
+    expect(parseFrame(JSON.stringify({ type: "error", error: "a message must be a JSON object" }))).toEqual([
+      { kind: "error", message: "a message must be a JSON object" },
+    ]);
   });
 });

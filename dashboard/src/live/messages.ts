@@ -11,7 +11,8 @@ import { normalizeEvent, normalizeIncident, type Incident, type PlatformEvent } 
 export type LiveItem =
   | { kind: "event"; event: PlatformEvent }
   | { kind: "incident"; action: string; incident: Incident }
-  | { kind: "snapshot"; incidents: Incident[] }
+  /** `complete`: the list is every open incident the client may see (so absent ones are closed). */
+  | { kind: "snapshot"; incidents: Incident[]; complete: boolean }
   | { kind: "dropped"; count: number }
   | { kind: "error"; message: string };
 
@@ -87,7 +88,7 @@ export function decodeMessage(msg: unknown, out: LiveItem[] = [], depth = 0): Li
     case "activeIncidents": {
       const list = firstArray(msg, "data", "incidents", "active") ?? [];
       const incidents = list.map(normalizeIncident).filter((i): i is Incident => i !== null);
-      out.push({ kind: "snapshot", incidents });
+      out.push({ kind: "snapshot", incidents, complete: msg.complete !== false });
       break;
     }
     case "batch":
@@ -117,7 +118,8 @@ export function decodeMessage(msg: unknown, out: LiveItem[] = [], depth = 0): Li
     }
     case "error": {
       const error = isObject(msg.error) ? msg.error : msg;
-      const message = typeof error.message === "string" ? error.message : "the live feed reported an error";
+      const message =
+        typeof msg.error === "string" ? msg.error : typeof error.message === "string" ? error.message : "the live feed reported an error";
       out.push({ kind: "error", message });
       break;
     }

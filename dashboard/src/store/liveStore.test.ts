@@ -50,10 +50,17 @@ describe("incidents merged by version", () => {
   it("drops open incidents that a snapshot on reconnect no longer lists", () => {
     const store = createLiveStore();
     store.getState().applyItems([inc({ incidentId: "inc_gone", version: 4 }), inc({ incidentId: "inc_kept", version: 1 })]);
-    store.getState().applyItems([{ kind: "snapshot", incidents: [makeIncident({ incidentId: "inc_kept", version: 2 })] }]);
+    store.getState().applyItems([{ kind: "snapshot", complete: true, incidents: [makeIncident({ incidentId: "inc_kept", version: 2 })] }]);
     const incidents = store.getState().incidents;
     expect(incidents.inc_gone).toBeUndefined();
     expect(incidents.inc_kept!.version).toBe(2);
+  });
+
+  it("only merges a partial snapshot, closing nothing", () => {
+    const store = createLiveStore();
+    store.getState().applyItems([inc({ incidentId: "inc_other", version: 1 })]);
+    store.getState().applyItems([{ kind: "snapshot", complete: false, incidents: [makeIncident({ incidentId: "inc_new" })] }]);
+    expect(Object.keys(store.getState().incidents).sort()).toEqual(["inc_new", "inc_other"]);
   });
 
   it("lists open incidents most severe first and leaves resolved ones out", () => {

@@ -93,7 +93,7 @@ export function createLiveStore(bufferSize = EVENT_BUFFER_SIZE): StoreApi<LiveSt
     applyItems(items, skippedEvents = 0) {
       const events: PlatformEvent[] = [];
       const changes: Incident[] = [];
-      let snapshot: Incident[] | null = null;
+      let snapshot: { incidents: Incident[]; complete: boolean } | null = null;
       let dropped = 0;
       const errors: string[] = [];
       for (const item of items) {
@@ -106,7 +106,7 @@ export function createLiveStore(bufferSize = EVENT_BUFFER_SIZE): StoreApi<LiveSt
             break;
           case "snapshot":
             // Changes before a snapshot are older than it; the snapshot restarts the list.
-            snapshot = item.incidents;
+            snapshot = item;
             changes.length = 0;
             break;
           case "dropped":
@@ -119,7 +119,9 @@ export function createLiveStore(bufferSize = EVENT_BUFFER_SIZE): StoreApi<LiveSt
       }
       const state = get();
       let incidents = state.incidents;
-      if (snapshot) incidents = applyActiveSnapshot(incidents, snapshot);
+      if (snapshot) {
+        incidents = snapshot.complete ? applyActiveSnapshot(incidents, snapshot.incidents) : mergeIncidents(incidents, snapshot.incidents);
+      }
       incidents = mergeIncidents(incidents, changes);
       const serviceNames: string[] = [];
       for (const e of events) serviceNames.push(e.service);
