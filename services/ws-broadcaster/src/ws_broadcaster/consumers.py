@@ -1,0 +1,215 @@
+"""Kafka readers: every replica reads every partition of `events` and `incidents` for itself.
+
+There is no consumer group: a group would split the partitions among replicas, while each replica
+must see every message to serve its own clients. Nothing is committed either; a replica starts
+`events` at the end (a live view has no use for old events) and `incidents` at the beginning (the
+compacted topic holds the latest version of every incident, from which the snapshot is rebuilt).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, TypeAlias
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from pydantic import ValidationError
+
+from incident_shared.ids import stable_id
+from incident_shared.schemas.events import EventValidationError, event_from_record
+from incident_shared.schemas.incidents import IncidentChange
+from incident_shared.timeutil import from_epoch_ms, utcnow
+from ws_broadcaster.hub import Hub
+from ws_broadcaster.metrics import BroadcasterMetrics
+from ws_broadcaster.protocol import EncodedEvent, encode_event
+
+log = logging.getLogger(__name__)
+
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
+Handler = Callable[[Sequence[Record]], None]
+
+_RETRY_SECONDS = 2.0
+
+
+class TopicMissingError(RuntimeError):
+    """The topic is not there (yet); topics are created from the registry, never automatically."""
+
+
+class TopicReader:
+    """Reads all partitions of one topic and hands each fetched batch to `handle`.
+
+    `caught_up` is set once the reader has reached the partition ends it saw when it started
+    (immediately for a reader that starts at the end).
+    """
+
+    def __init__(
+        self,
+        *,
+        bootstrap_servers: str,
+        topic: str,
+        label: str,
+        from_beginning: bool,
+        handle: Handler,
+        metrics: BroadcasterMetrics,
+        client_id: str,
+        max_records: int = 2000,
+    ) -> None:
+        self.topic = topic
+        self.label = label
+        self.caught_up = asyncio.Event()
+        self.partitions: list[TopicPartition] = []
+        self._bootstrap = bootstrap_servers
+        self._from_beginning = from_beginning
+        self._handle = handle
+        self._metrics = metrics
+        self._client_id = client_id
+        self._max_records = max_records
+        self._next: dict[TopicPartition, int] = {}
+        self._targets: dict[TopicPartition, int] = {}
+
+    def _consumer(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap,
+            client_id=self._client_id,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest" if self._from_beginning else "latest",
+            # A fetch returns as soon as one record is there; this only bounds an idle poll.
+            fetch_max_wait_ms=200,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+
+    async def _assign(self, consumer: AIOKafkaConsumer) -> None:
+        await consumer.topics()  # fetches metadata
+        partitions = consumer.partitions_for_topic(self.topic)
+        if not partitions:
+            raise TopicMissingError(
+                f"topic {self.topic!r} does not exist; create it with `python -m incident_shared.admin create-topics`"
+            )
+        self.partitions = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+        consumer.assign(self.partitions)
+        if self._from_beginning:
+            await consumer.seek_to_beginning(*self.partitions)
+            self._targets = dict(await consumer.end_offsets(self.partitions))
+        else:
+            await consumer.seek_to_end(*self.partitions)
+        for tp in self.partitions:
+            self._next[tp] = await consumer.position(tp)
+        self._check_caught_up()
+
+    def _check_caught_up(self) -> None:
+        if not self.caught_up.is_set() and all(self._next.get(tp, 0) >= end for tp, end in self._targets.items()):
+            self.caught_up.set()
+
+    def _update_lag(self, consumer: AIOKafkaConsumer) -> None:
+        lag = 0
+        for tp in self.partitions:
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                lag += max(0, highwater - self._next.get(tp, highwater))
+        self._metrics.consumer_lag.labels(self.label).set(lag)
+
+    async def run(self) -> None:
+        """Reads until cancelled; reconnects (from the same positions' rules) after a failure."""
+        while True:
+            consumer = self._consumer()
+            try:
+                await consumer.start()
+                await self._assign(consumer)
+                log.info(
+                    "reading topic",
+                    extra={
+                        "topic": self.topic,
+                        "partitions": len(self.partitions),
+                        "fromBeginning": self._from_beginning,
+                    },
+                )
+                await self._loop(consumer)
+            except asyncio.CancelledError:
+                raise
+            except TopicMissingError as exc:
+                log.warning("waiting for a topic", extra={"topic": self.topic, "error": str(exc)})
+                await asyncio.sleep(_RETRY_SECONDS)
+            except Exception:
+                log.exception("topic reader failed; retrying", extra={"topic": self.topic})
+                await asyncio.sleep(_RETRY_SECONDS)
+            finally:
+                await consumer.stop()
+
+    async def _loop(self, consumer: AIOKafkaConsumer) -> None:
+        consumed = self._metrics.records_consumed.labels(self.label)
+        while True:
+            batches = await consumer.getmany(timeout_ms=500, max_records=self._max_records)
+            records: list[Record] = []
+            for tp, batch in batches.items():
+                if batch:
+                    records.extend(batch)
+                    self._next[tp] = batch[-1].offset + 1
+            if records:
+                consumed.inc(len(records))
+                self._handle(records)
+            if not self.caught_up.is_set():
+                # Compaction leaves gaps, so compare the fetch positions, not the last offsets seen.
+                for tp in self.partitions:
+                    self._next[tp] = max(self._next.get(tp, 0), await consumer.position(tp))
+                self._check_caught_up()
+            self._update_lag(consumer)
+
+
+class EventsHandler:
+    """Decodes event records (tolerating unknown fields) and fans them out; bad records are skipped."""
+
+    def __init__(self, hub: Hub, metrics: BroadcasterMetrics) -> None:
+        self._hub = hub
+        self._invalid = metrics.records_invalid.labels("events")
+
+    def __call__(self, records: Sequence[Record]) -> None:
+        now = utcnow()
+        encoded: list[EncodedEvent] = []
+        for record in records:
+            if record.value is None:
+                self._invalid.inc()
+                continue
+            try:
+                event = event_from_record(
+                    record.value,
+                    record_timestamp=from_epoch_ms(record.timestamp),
+                    # The same id the aggregator derives for a record without one: its position.
+                    fallback_id=stable_id("evt_", record.partition, record.offset),
+                )
+            except (EventValidationError, ValueError):
+                # The aggregator dead-letters such records; here they are only counted.
+                self._invalid.inc()
+                continue
+            encoded.append(encode_event(event, now))
+        self._hub.publish_events(encoded)
+
+
+class IncidentsHandler:
+    """Applies incident changes to the snapshot and broadcasts them; tombstones remove incidents."""
+
+    def __init__(self, hub: Hub, metrics: BroadcasterMetrics) -> None:
+        self._hub = hub
+        self._invalid = metrics.records_invalid.labels("incidents")
+
+    def __call__(self, records: Sequence[Record]) -> None:
+        for record in records:
+            if record.value is None:
+                if record.key is not None:
+                    self._hub.forget_incident(record.key.decode(errors="replace"))
+                continue
+            try:
+                change = IncidentChange.model_validate_json(record.value)
+            except ValidationError as exc:
+                self._invalid.inc()
+                log.warning(
+                    "skipping an undecodable incident change",
+                    extra={"partition": record.partition, "offset": record.offset, "error": str(exc)[:300]},
+                )
+                continue
+            self._hub.publish_incident(change)
+
+
+def describe(reader: TopicReader) -> dict[str, Any]:
+    return {"topic": reader.topic, "partitions": len(reader.partitions), "caughtUp": reader.caught_up.is_set()}
