@@ -1,0 +1,21 @@
+"""The correlation engine: a pure, deterministic library (no Faust, Kafka or MongoDB imports)."""
+
+from aggregator.engine.config import CorrelationConfig, Topology, config_from_mapping, load_config
+from aggregator.engine.correlator import CommandResult, CorrelationEngine, Outcome
+from aggregator.engine.store import EngineStore, MemoryStore
+from aggregator.engine.templates import TemplateMiner, fingerprint, mask
+
+__all__ = [
+    "CommandResult",
+    "CorrelationConfig",
+    "CorrelationEngine",
+    "EngineStore",
+    "MemoryStore",
+    "Outcome",
+    "TemplateMiner",
+    "Topology",
+    "config_from_mapping",
+    "fingerprint",
+    "load_config",
+    "mask",
+]

@@ -1,0 +1,137 @@
+"""The correlation settings: timings, thresholds, caps, service tiers and the topology.
+
+One generic configuration serves every source; what an operator tunes lives in one TOML file
+(`deploy/config/correlation.toml`, path from CORRELATION_CONFIG). A missing file gives the defaults.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    """Service groups and dependencies.
+
+    `groups` name sets of services that correlate (and partition) together; `depends_on` maps a
+    service to the services it calls. Services joined by a declared dependency fall into the same
+    correlation group even when no group names them, so that a cascade is seen by one worker.
+    """
+
+    groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    depends_on: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def group_index(self) -> dict[str, str]:
+        """service -> correlation key, for every service the topology names."""
+        parent: dict[str, str] = {}
+
+        def find(x: str) -> str:
+            parent.setdefault(x, x)
+            while parent[x] != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        def union(a: str, b: str) -> None:
+            ra, rb = find(a), find(b)
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
+
+        names: dict[str, str] = {}
+        for group, members in sorted(self.groups.items()):
+            for member in members:
+                names.setdefault(member, group)
+                union(members[0], member)
+        for service, deps in sorted(self.depends_on.items()):
+            for dep in deps:
+                union(service, dep)
+        components: dict[str, list[str]] = {}
+        for service in list(parent):
+            components.setdefault(find(service), []).append(service)
+        index: dict[str, str] = {}
+        for component in components.values():
+            if len(component) == 1 and component[0] not in names:
+                continue
+            # A component takes the name of its alphabetically first named group, else of its first service.
+            named = sorted({names[m] for m in component if m in names})
+            key = named[0] if named else sorted(component)[0]
+            for member in component:
+                index[member] = key
+        return index
+
+
+@dataclass(frozen=True, slots=True)
+class CorrelationConfig:
+    """Every knob of the engine. Durations are in seconds of event time unless named `wall`."""
+
+    quiet_period: float = 600.0  # an incident with no event for this long is over
+    max_duration: float = 4 * 3600.0  # after this an incident is locked; later events open a new one
+    open_threshold: int = 3  # events of severity >= 3 that open an incident
+    immediate_severity: int = 5  # an event this severe opens an incident at once
+    low_severity_max: int = 2  # events at or below never open an incident on their own
+    cascade_window: float = 300.0  # a dependent service failing this close joins the incident
+    similarity_threshold: float = 0.3  # constant-word overlap for two templates of one service to be one failure
+    relink_window: float = 24 * 3600.0  # a recurrence within this links to the previous incident
+    flap_threshold: int = 3  # recoveries followed by a new failure that mark an incident flapping
+    baseline_half_life: float = 1800.0  # EWMA half-life of per-minute rates
+    dedupe_window: float = 3600.0  # event ids remembered for this long (event time)
+    allowed_lateness: float = 120.0  # an event this much older than its group's clock still counts as now
+    # Caps that keep memory flat under an endless stream of new services and messages.
+    max_open_per_group: int = 50
+    max_closed_per_group: int = 20
+    max_templates_per_incident: int = 20
+    max_timeline_points: int = 240
+    max_sample_events: int = 5
+    max_template_clusters: int = 20_000
+    max_baselines: int = 50_000
+    baseline_idle_expiry: float = 24 * 3600.0
+    pending_expiry: float = 600.0
+    # Service criticality: tier 1 is critical, 3 is best effort.
+    tiers: Mapping[str, int] = field(default_factory=dict)
+    default_tier: int = 2
+    topology: Topology = field(default_factory=Topology)
+
+    def tier(self, service: str) -> int:
+        return self.tiers.get(service, self.default_tier)
+
+
+_SCALARS = {f.name for f in fields(CorrelationConfig)} - {"tiers", "topology"}
+
+
+def config_from_mapping(data: Mapping[str, Any]) -> CorrelationConfig:
+    """Builds a config from parsed TOML: `[correlation]` knobs, `[tiers]` and `[topology]` tables."""
+    knobs = dict(data.get("correlation", {}))
+    unknown = sorted(set(knobs) - _SCALARS)
+    if unknown:
+        raise ValueError(f"unknown correlation settings: {', '.join(unknown)}")
+    tiers: dict[str, int] = {}
+    for tier_name, services in dict(data.get("tiers", {})).items():
+        if tier_name == "default":
+            knobs["default_tier"] = int(services)
+            continue
+        level = int(str(tier_name).removeprefix("tier"))
+        for service in services:
+            tiers[str(service)] = level
+    topo = dict(data.get("topology", {}))
+    topology = Topology(
+        groups={str(k): tuple(map(str, v)) for k, v in dict(topo.get("groups", {})).items()},
+        depends_on={str(k): tuple(map(str, v)) for k, v in dict(topo.get("depends_on", {})).items()},
+    )
+    base = CorrelationConfig()
+    typed = {k: type(getattr(base, k))(v) for k, v in knobs.items()}
+    return replace(base, tiers=tiers, topology=topology, **typed)
+
+
+def load_config(path: str | Path | None) -> CorrelationConfig:
+    """Reads the TOML file at `path`; None or a missing file gives the defaults."""
+    if path is None:
+        return CorrelationConfig()
+    p = Path(path)
+    if not p.exists():
+        return CorrelationConfig()
+    with p.open("rb") as fh:
+        return config_from_mapping(tomllib.load(fh))

@@ -1,0 +1,720 @@
+# ruff: noqa: PLR0912, PLR0915, PLR0917 - the grouping rules read best as one function each
+"""The correlation engine: events in, incident changes out. Pure, deterministic, event-time driven.
+
+Grouping, per correlation key (a service, or the group the topology puts it in):
+- an event joins an open incident of its key that already has its fingerprint; else one where the
+  same service fails in a similar way (same error type, or similar constant words); else one that a
+  dependent service's failure started within the cascade window (dependencies from the topology,
+  or evidence: a message naming another affected service);
+- otherwise it waits in a pending cluster until enough events (severity >= 3) or one critical event
+  open a new incident; low-severity events never open one;
+- an incident quiet for the quiet period (event time, or wall time with nothing received) is over;
+  one older than the maximum duration is locked. A recurrence opens a new incident linked to the
+  previous one. A failure that keeps coming back after recoveries is one incident, marked flapping.
+
+Changes are collected and turned into `IncidentChange`s by `flush()`, one per incident per flush,
+so that a batch of a thousand events costs one update per incident, not a thousand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aggregator.engine.baseline import Baselines
+from aggregator.engine.config import CorrelationConfig
+from aggregator.engine.severity import ScoreInput, score
+from aggregator.engine.state import (
+    GroupState,
+    IncidentState,
+    Pending,
+    PendingEvent,
+    ServiceStat,
+    TemplateStat,
+)
+from aggregator.engine.store import EngineStore
+from aggregator.engine.templates import Template, TemplateMiner, jaccard
+from incident_shared.ids import stable_id
+from incident_shared.schemas.events import Event
+from incident_shared.schemas.incidents import (
+    Incident,
+    IncidentAction,
+    IncidentChange,
+    IncidentCommand,
+    IncidentSummary,
+)
+
+Clock = Callable[[], float]
+_MAX_GROUP_SERVICES = 200
+_MAX_TOKENS = 64
+
+
+def _dt(t: float) -> datetime:
+    return datetime.fromtimestamp(round(t, 3), tz=UTC)
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What became of one event: its template and fingerprint, and the incident it joined (if any).
+
+    `assigned` lists earlier events (ids) that joined the incident this event opened.
+    """
+
+    event: Event
+    correlation_key: str
+    template: str
+    fingerprint: str
+    incident_id: str | None
+    assigned: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class CommandResult:
+    applied: bool
+    reason: str = ""
+
+
+class CorrelationEngine:
+    """One engine serves any number of correlation keys; its state lives in `store`.
+
+    `clock` gives wall time (epoch seconds) for createdAt/updatedAt and for closing incidents that
+    went quiet in wall time; without one (replay, tests) the event time stands in for it, which
+    makes every output a function of the events alone.
+    """
+
+    def __init__(
+        self,
+        config: CorrelationConfig,
+        store: EngineStore,
+        *,
+        clock: Clock | None = None,
+        miner: TemplateMiner | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self._clock = clock
+        self._now_event = 0.0
+        self.miner = miner or TemplateMiner(max_clusters=config.max_template_clusters)
+        self.baselines = Baselines(
+            store,
+            half_life=config.baseline_half_life,
+            max_keys=config.max_baselines,
+            idle_expiry=config.baseline_idle_expiry,
+        )
+        self._group_of = config.topology.group_index()
+        # Declared dependencies, transitively and in both directions: a database failing shows up
+        # in its callers' callers even when the caller in between logs nothing.
+        calls = {s: set(d) for s, d in config.topology.depends_on.items()}
+        self._deps: dict[str, set[str]] = {}
+        for service, direct in calls.items():
+            seen: set[str] = set()
+            todo = list(direct)
+            while todo:
+                dep = todo.pop()
+                if dep not in seen and dep != service:
+                    seen.add(dep)
+                    todo.extend(calls.get(dep, ()))
+            for dep in seen:
+                self._deps.setdefault(service, set()).add(dep)
+                self._deps.setdefault(dep, set()).add(service)
+        self._known = set(self._group_of)
+        self._dirty: dict[str, GroupState] = {}
+        self._actions: dict[str, tuple[GroupState, list[IncidentAction]]] = {}
+
+    # -- public API -------------------------------------------------------------------------------
+
+    def correlation_key(self, service: str) -> str:
+        return self._group_of.get(service, service)
+
+    def now(self) -> float:
+        return self._clock() if self._clock else self._now_event
+
+    def process(self, event: Event) -> Outcome | None:
+        """Takes one event; returns None for an event id already seen (a duplicate)."""
+        if self.store.seen(event.eventId):
+            return None
+        cfg = self.config
+        t = event.timestamp.timestamp()
+        self.store.remember(event.eventId, t)
+        self._now_event = max(self._now_event, t)
+        service = event.service
+        key = self._group_of.get(service, service)
+        tpl = self.miner.template(service, event.errorType, event.message)
+        group = self._group(key)
+        group.clock = max(group.clock, t)
+        wall = self.now()
+        group.last_wall = wall
+        if service not in group.services and len(group.services) < _MAX_GROUP_SERVICES:
+            group.services.append(service)
+        self._close_quiet_by_event_time(group)
+        spike = max(self.baselines.observe("s:" + service, t), self.baselines.observe("f:" + tpl.fingerprint, t))
+        mentions = self._mentions(group, service, event.message)
+        if mentions:
+            known = group.evidence.setdefault(service, [])
+            for m in mentions:
+                if m not in known and len(known) < 20:
+                    known.append(m)
+
+        outcome = Outcome(event, key, tpl.template, tpl.fingerprint, None)
+        if event.resolved:
+            inc = self._match(group, event, tpl, t, mentions, recovery=True)
+            if inc is not None:
+                inc.recovering_since = t
+                self._add(group, inc, event, tpl, t, wall, spike, failure=False)
+                outcome.incident_id = inc.incident_id
+            return outcome
+
+        inc = self._match(group, event, tpl, t, mentions, recovery=False)
+        if inc is not None and t - inc.first_seen > cfg.max_duration:
+            self._close(group, inc, "locked", inc.last_failure)
+            previous: str | None = inc.incident_id
+            inc = self._open(group, key, [self._pending_event(event, tpl, t)], previous, t, wall)
+            self._touch_score(inc, spike)
+            outcome.incident_id = inc.incident_id
+            return outcome
+        if inc is not None:
+            if inc.recovering_since is not None:
+                inc.recovering_since = None
+                inc.flap_count += 1
+                if inc.flap_count >= cfg.flap_threshold:
+                    inc.flapping = True
+            self._add(group, inc, event, tpl, t, wall, spike, failure=True)
+            outcome.incident_id = inc.incident_id
+            return outcome
+        if event.severity <= cfg.low_severity_max:
+            return outcome
+
+        pending = self._pending_for(group, event, tpl)
+        pending.count += 1
+        pending.first = min(pending.first, t)
+        pending.last = max(pending.last, t)
+        cap = max(cfg.open_threshold, cfg.max_sample_events)
+        if len(pending.events) < cap:
+            pending.events.append(self._pending_event(event, tpl, t))
+        if event.severity >= cfg.immediate_severity or pending.count >= cfg.open_threshold:
+            del group.pending[pending.fingerprint]
+            previous = self._previous(group, service, tpl)
+            inc = self._open(group, key, pending.events, previous, pending.first, wall)
+            inc.event_count += pending.count - len(pending.events)
+            outcome.incident_id = inc.incident_id
+            outcome.assigned = [e.event_id for e in pending.events if e.event_id != event.eventId]
+            self._touch_score(inc, spike)
+        return outcome
+
+    def apply_command(self, command: IncidentCommand, key: str | None = None) -> CommandResult:
+        """Applies a person's change. Re-applying the last applied command is a no-op."""
+        found = self._find(command.incidentId, key)
+        if found is None:
+            return CommandResult(False, "unknown incident")
+        group, inc = found
+        if inc.last_command_id == command.commandId:
+            return CommandResult(False, "already applied")
+        at = command.issuedAt.timestamp()
+        wall = self.now() or at
+        action: IncidentAction = "updated"
+        if command.action == "acknowledge":
+            if inc.status == "active":
+                inc.status = "acknowledged"
+                inc.acknowledged_at = at
+                inc.acknowledged_by = command.actor
+        elif command.action == "resolve":
+            if inc.status != "resolved":
+                self._close(group, inc, "manual", at, actor=command.actor, emit=False)
+            action = "resolved"
+        elif command.action == "reopen":
+            if inc.status == "resolved":
+                group.closed.remove(inc)
+                group.open.append(inc)
+                inc.status = "active"
+                inc.resolution = inc.resolved_at = inc.resolved_by = None
+                inc.recovering_since = None
+                inc.last_wall = wall
+        elif command.action == "assign":
+            inc.assignee = command.assignee
+        elif command.action == "note" and command.note:
+            inc.notes.append({"author": command.actor, "text": command.note, "at": at})
+            del inc.notes[:-50]
+        inc.last_command_id = command.commandId
+        inc.updated_at = wall
+        self._mark(group, inc, action)
+        return CommandResult(True)
+
+    def apply_summary(self, summary: IncidentSummary, key: str | None = None) -> bool:
+        """Merges a summary unless a summary of a later version is already there."""
+        found = self._find(summary.incidentId, key)
+        if found is None:
+            return False
+        group, inc = found
+        current = inc.summary.get("basedOnVersion")
+        if current is not None and summary.basedOnVersion < current:
+            return False
+        inc.summary = {
+            "aiGeneratedSummary": summary.summary,
+            "rootCause": summary.rootCause,
+            "suggestedActions": list(summary.suggestedActions),
+            "summaryKind": summary.kind,
+            "summaryProvider": summary.provider,
+            "summaryModel": summary.model,
+            "summaryConfidence": summary.confidence,
+            "summarizedAt": summary.generatedAt.timestamp(),
+            "basedOnVersion": summary.basedOnVersion,
+        }
+        inc.updated_at = self.now() or summary.generatedAt.timestamp()
+        self._mark(group, inc, "summary_updated")
+        return True
+
+    def close_quiet(self, wall_now: float) -> None:
+        """Closes incidents that received nothing for the quiet period of wall time (a timer calls it)."""
+        for key in self.store.group_keys():
+            group = self._load(key)
+            if group is None:
+                continue
+            for inc in list(group.open):
+                if wall_now - inc.last_wall > self.config.quiet_period:
+                    self._close(group, inc, "quiet", inc.last_failure + self.config.quiet_period)
+            self._expire_group(group, wall_now)
+
+    def finish(self, watermark: float) -> None:
+        """Closes what is quiet as of event time `watermark` (the end of a replayed range)."""
+        for key in self.store.group_keys():
+            group = self._load(key)
+            if group is None:
+                continue
+            for inc in list(group.open):
+                if watermark - inc.last_failure > self.config.quiet_period:
+                    self._close(group, inc, "quiet", inc.last_failure + self.config.quiet_period)
+
+    def expire(self, now_event: float) -> None:
+        """Forgets what is older than its window: event ids, minute counts, idle baselines."""
+        self.store.expire(now_event - self.config.dedupe_window)
+        self.baselines.expire(now_event)
+
+    def flush(self) -> list[IncidentChange]:
+        """Writes the touched state back to the store and returns the incident changes since the last flush."""
+        changes: list[IncidentChange] = []
+        for incident_id, (group, actions) in self._actions.items():
+            inc = group.find(incident_id)
+            if inc is None:
+                continue
+            emit: list[IncidentAction] = []
+            if "created" in actions:
+                emit.append("created")
+            if "resolved" in actions and (not emit or inc.status == "resolved"):
+                emit.append("resolved")
+            rest = [a for a in actions if a not in ("created", "resolved")]
+            if not emit and rest:
+                emit.append("summary_updated" if rest[-1] == "summary_updated" else "updated")
+            if not emit:
+                emit.append("updated")
+            for action in emit:
+                inc.version += 1
+                changes.append(
+                    IncidentChange(action=action, incident=self.to_incident(inc), emittedAt=_dt(inc.updated_at))
+                )
+        self._actions.clear()
+        for group in self._dirty.values():
+            self.store.put_group(group)
+        self._dirty.clear()
+        self.store.commit()
+        return changes
+
+    def incidents(self) -> list[IncidentState]:
+        """Every incident the store holds, open and recently closed (for replay and tests)."""
+        out: list[IncidentState] = []
+        for key in self.store.group_keys():
+            group = self._load(key)
+            if group is not None:
+                out.extend(group.closed)
+                out.extend(group.open)
+        return sorted(out, key=lambda i: (i.first_seen, i.incident_id))
+
+    def to_incident(self, inc: IncidentState) -> Incident:
+        top = sorted(inc.templates.values(), key=lambda s: (-s.count, s.first))
+        title_tpl = top[0].template if top else ""
+        origin = inc.origin or (top[0].service if top else inc.key)
+        timeline = []
+        for k, (count, maxsev) in sorted(inc.timeline.items()):
+            minute, _, service = k.partition("|")
+            timeline.append(
+                {"minute": _dt(int(minute) * 60), "service": service, "count": count, "maxSeverity": maxsev}
+            )
+        summary = inc.summary
+        data: dict[str, Any] = {
+            "incidentId": inc.incident_id,
+            "version": max(inc.version, 1),
+            "status": inc.status,
+            "title": f"{origin}: {title_tpl}"[:200],
+            "correlationKey": inc.key,
+            "routingKey": inc.key,
+            "severityScore": inc.score,
+            "severityFactors": inc.factors,
+            "affectedServices": sorted(inc.services),
+            "probableOrigin": origin,
+            "eventCount": inc.event_count,
+            "firstSeen": _dt(inc.first_seen),
+            "lastSeen": _dt(inc.last_seen),
+            "flapping": inc.flapping,
+            "flapCount": inc.flap_count,
+            "previousIncidentId": inc.previous_incident_id,
+            "templates": [
+                {
+                    "fingerprint": s.fingerprint,
+                    "template": s.template,
+                    "service": s.service,
+                    "errorType": s.error_type,
+                    "count": s.count,
+                    "firstSeen": _dt(s.first),
+                    "lastSeen": _dt(s.last),
+                }
+                for s in top[:10]
+            ],
+            "timeline": timeline,
+            "sampleEvents": inc.samples,
+            "assignee": inc.assignee,
+            "notes": [{"author": n["author"], "text": n["text"], "at": _dt(n["at"])} for n in inc.notes],
+            "acknowledgedAt": _dt(inc.acknowledged_at) if inc.acknowledged_at else None,
+            "acknowledgedBy": inc.acknowledged_by,
+            "resolvedAt": _dt(inc.resolved_at) if inc.resolved_at else None,
+            "resolvedBy": inc.resolved_by,
+            "resolution": inc.resolution,
+            "lastCommandId": inc.last_command_id,
+            "createdAt": _dt(inc.created_at),
+            "updatedAt": _dt(inc.updated_at),
+        }
+        if summary:
+            data.update(
+                aiGeneratedSummary=summary["aiGeneratedSummary"],
+                rootCause=summary["rootCause"],
+                suggestedActions=summary["suggestedActions"],
+                summaryKind=summary["summaryKind"],
+                summaryProvider=summary["summaryProvider"],
+                summaryModel=summary["summaryModel"],
+                summaryConfidence=summary["summaryConfidence"],
+                summarizedAt=_dt(summary["summarizedAt"]),
+                summaryBasedOnVersion=summary["basedOnVersion"],
+            )
+        return Incident.model_validate(data)
+
+    # -- grouping ---------------------------------------------------------------------------------
+
+    def _group(self, key: str) -> GroupState:
+        group = self._load(key)
+        if group is None:
+            group = self._dirty[key] = GroupState(key=key)
+        return group
+
+    def _load(self, key: str) -> GroupState | None:
+        group = self._dirty.get(key)
+        if group is None:
+            group = self.store.get_group(key)
+            if group is not None:
+                self._dirty[key] = group
+        return group
+
+    def _related(self, group: GroupState, a: str, b: str) -> bool:
+        return b in self._deps.get(a, ()) or b in group.evidence.get(a, ()) or a in group.evidence.get(b, ())
+
+    def _mentions(self, group: GroupState, service: str, message: str) -> list[str]:
+        if not message:
+            return []
+        return [s for s in group.services if s != service and s in message]
+
+    def _match(
+        self, group: GroupState, event: Event, tpl: Template, t: float, mentions: list[str], *, recovery: bool
+    ) -> IncidentState | None:
+        cfg = self.config
+        service = event.service
+        live = [i for i in group.open if i.first_seen - cfg.quiet_period <= t <= i.last_failure + cfg.quiet_period]
+        if not live:
+            return None
+        live.sort(key=lambda i: -i.last_failure)
+        for inc in live:
+            if tpl.fingerprint in inc.templates:
+                return inc
+        for inc in live:
+            if service not in inc.services:
+                continue
+            if recovery:
+                if not event.errorType or event.errorType in inc.error_types.get(service, ()):
+                    return inc
+                continue
+            if event.errorType and event.errorType in inc.error_types.get(service, ()):
+                return inc
+            if jaccard(tpl.tokens, frozenset(inc.tokens.get(service, ()))) >= cfg.similarity_threshold:
+                return inc
+            if any(m in inc.services for m in mentions):
+                return inc
+        if recovery:
+            return None
+        for inc in live:
+            if service in inc.services or t > inc.last_failure + cfg.cascade_window:
+                continue
+            if any(m in inc.services for m in mentions) or any(self._related(group, service, s) for s in inc.services):
+                return inc
+        return None
+
+    def _pending_for(self, group: GroupState, event: Event, tpl: Template) -> Pending:
+        cfg = self.config
+        pending = group.pending.get(tpl.fingerprint)
+        if pending is not None:
+            return pending
+        for p in group.pending.values():
+            if p.service != event.service:
+                continue
+            if (event.errorType and p.error_type == event.errorType) or jaccard(
+                tpl.tokens, frozenset(p.tokens)
+            ) >= cfg.similarity_threshold:
+                return p
+        pending = Pending(
+            event.service,
+            tpl.fingerprint,
+            event.errorType,
+            sorted(tpl.tokens)[:_MAX_TOKENS],
+            0,
+            float("inf"),
+            float("-inf"),
+        )
+        group.pending[tpl.fingerprint] = pending
+        return pending
+
+    def _pending_event(self, event: Event, tpl: Template, t: float) -> PendingEvent:
+        return PendingEvent(
+            event.eventId,
+            t,
+            event.severity,
+            event.service,
+            tpl.fingerprint,
+            tpl.template,
+            event.errorType,
+            event.to_api(),
+        )
+
+    def _previous(self, group: GroupState, service: str, tpl: Template) -> str | None:
+        """The most recent closed incident of the same failure, for linking a recurrence to it."""
+        for inc in reversed(group.closed):
+            if (
+                service in inc.services
+                and (
+                    tpl.fingerprint in inc.templates
+                    or jaccard(tpl.tokens, frozenset(inc.tokens.get(service, ()))) >= self.config.similarity_threshold
+                )
+                and inc.resolved_at is not None
+                and tpl
+                and inc.last_seen + self.config.relink_window >= group.clock
+            ):
+                return inc.incident_id
+        return None
+
+    def _open(
+        self, group: GroupState, key: str, events: list[PendingEvent], previous: str | None, first: float, wall: float
+    ) -> IncidentState:
+        cfg = self.config
+        if len(group.open) >= cfg.max_open_per_group:
+            oldest = min(group.open, key=lambda i: i.last_failure)
+            self._close(group, oldest, "quiet", oldest.last_failure)
+        first_id = events[0].event_id
+        inc = IncidentState(
+            incident_id=stable_id("inc_", key, first_id),
+            key=key,
+            first_seen=first,
+            last_seen=first,
+            last_failure=first,
+            created_at=wall or first,
+            updated_at=wall or first,
+            last_wall=wall,
+            previous_incident_id=previous,
+        )
+        group.open.append(inc)
+        for pe in sorted(events, key=lambda e: e.t):
+            self._add_raw(
+                inc, pe.t, pe.severity, pe.service, pe.fingerprint, pe.template, pe.error_type, pe.api, failure=True
+            )
+        self._mark(group, inc, "created")
+        return inc
+
+    def _add(
+        self,
+        group: GroupState,
+        inc: IncidentState,
+        event: Event,
+        tpl: Template,
+        t: float,
+        wall: float,
+        spike: float,
+        *,
+        failure: bool,
+    ) -> None:
+        api = event.to_api() if len(inc.samples) < self.config.max_sample_events else None
+        self._add_raw(
+            inc,
+            t,
+            event.severity,
+            event.service,
+            tpl.fingerprint,
+            tpl.template,
+            event.errorType,
+            api,
+            failure=failure,
+            tokens=tpl.tokens,
+        )
+        inc.last_wall = wall
+        inc.updated_at = wall or t
+        if inc.origin is None or len(inc.services) > 1:
+            inc.origin = self._origin(inc, group)
+        self._touch_score(inc, spike)
+        self._mark(group, inc, "updated")
+
+    def _add_raw(
+        self,
+        inc: IncidentState,
+        t: float,
+        severity: int,
+        service: str,
+        fp: str,
+        template: str,
+        error_type: str | None,
+        api: dict[str, Any] | None,
+        *,
+        failure: bool,
+        tokens: frozenset[str] | None = None,
+    ) -> None:
+        cfg = self.config
+        inc.event_count += 1
+        inc.last_seen = max(inc.last_seen, t)
+        inc.first_seen = min(inc.first_seen, t)
+        if failure:
+            inc.last_failure = max(inc.last_failure, t)
+            inc.peak_severity = max(inc.peak_severity, severity)
+            inc.severity_total += severity
+        stat = inc.services.get(service)
+        if stat is None:
+            inc.services[service] = ServiceStat(t, t, 1, severity)
+            inc.origin = None
+        else:
+            stat.count += 1
+            if t < stat.first:
+                stat.first = t
+                inc.origin = None
+            stat.last = max(stat.last, t)
+            stat.max_severity = max(stat.max_severity, severity)
+        ts = inc.templates.get(fp)
+        if ts is not None:
+            ts.count += 1
+            ts.first = min(ts.first, t)
+            ts.last = max(ts.last, t)
+        elif len(inc.templates) < cfg.max_templates_per_incident:
+            inc.templates[fp] = TemplateStat(fp, template, service, error_type, 1, t, t)
+            if failure:
+                words = inc.tokens.setdefault(service, [])
+                for w in sorted(
+                    tokens if tokens is not None else self.miner.template(service, error_type, template).tokens
+                ):
+                    if w not in words and len(words) < _MAX_TOKENS:
+                        words.append(w)
+        if error_type and failure:
+            ets = inc.error_types.setdefault(service, [])
+            if error_type not in ets and len(ets) < 10:
+                ets.append(error_type)
+        minute = int(t // 60)
+        tk = f"{minute}|{service}"
+        point = inc.timeline.get(tk)
+        if point is None:
+            inc.timeline[tk] = [1, severity]
+            if len(inc.timeline) > cfg.max_timeline_points:
+                del inc.timeline[min(inc.timeline)]
+        else:
+            point[0] += 1
+            point[1] = max(point[1], severity)
+        if api is not None and len(inc.samples) < cfg.max_sample_events:
+            inc.samples.append(api)
+
+    def _origin(self, inc: IncidentState, group: GroupState) -> str:
+        """The most downstream affected dependency that failed first."""
+        services = inc.services
+        if len(services) == 1:
+            return next(iter(services))
+        declared = self.config.topology.depends_on
+
+        def depth(s: str) -> int:
+            # Affected services this one calls (declared, or named in its messages): the origin has none.
+            deps = set(declared.get(s, ())) | set(group.evidence.get(s, ()))
+            return sum(1 for d in deps if d in services)
+
+        return min(services, key=lambda s: (depth(s), services[s].first, s))
+
+    def _touch_score(self, inc: IncidentState, spike: float) -> None:
+        inc.spike = spike
+        tiers = [self.config.tier(s) for s in inc.services] or [self.config.default_tier]
+        inc.score, inc.factors = score(
+            ScoreInput(
+                peak_severity=inc.peak_severity,
+                best_tier=min(tiers),
+                spike=spike,
+                services=len(inc.services),
+                duration_s=inc.last_seen - inc.first_seen,
+                flapping=inc.flapping,
+            )
+        )
+
+    def _close(
+        self,
+        group: GroupState,
+        inc: IncidentState,
+        resolution: str,
+        at: float,
+        *,
+        actor: str | None = None,
+        emit: bool = True,
+    ) -> None:
+        if inc in group.open:
+            group.open.remove(inc)
+        inc.status = "resolved"
+        inc.resolution = resolution
+        inc.resolved_at = at
+        inc.resolved_by = actor
+        inc.recovering_since = None
+        inc.updated_at = self.now() or at
+        group.closed.append(inc)
+        if len(group.closed) > self.config.max_closed_per_group:
+            dropped = group.closed.pop(0)
+            self._actions.pop(dropped.incident_id, None)
+        if emit:
+            self._mark(group, inc, "resolved")
+
+    def _close_quiet_by_event_time(self, group: GroupState) -> None:
+        cfg = self.config
+        watermark = group.clock - cfg.allowed_lateness
+        for inc in list(group.open):
+            if watermark - inc.last_failure > cfg.quiet_period:
+                self._close(group, inc, "quiet", inc.last_failure + cfg.quiet_period)
+        for fp, p in list(group.pending.items()):
+            if watermark - p.last > cfg.pending_expiry:
+                del group.pending[fp]
+
+    def _expire_group(self, group: GroupState, wall_now: float) -> None:
+        if not group.open and not group.pending and wall_now - group.last_wall > self.config.relink_window:
+            self.store.delete_group(group.key)
+            self._dirty.pop(group.key, None)
+
+    def _find(self, incident_id: str, key: str | None) -> tuple[GroupState, IncidentState] | None:
+        keys = [key] if key else list(self.store.group_keys())
+        for k in keys:
+            group = self._load(k)
+            if group is None:
+                continue
+            inc = group.find(incident_id)
+            if inc is not None:
+                return group, inc
+        if key:  # a routing key that does not hold it: look everywhere before giving up
+            return self._find(incident_id, None)
+        return None
+
+    def _mark(self, group: GroupState, inc: IncidentState, action: IncidentAction) -> None:
+        self._dirty[group.key] = group
+        entry = self._actions.get(inc.incident_id)
+        if entry is None:
+            self._actions[inc.incident_id] = (group, [action])
+        elif entry[1][-1] != action:
+            entry[1].append(action)
