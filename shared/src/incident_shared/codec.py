@@ -13,10 +13,13 @@ from pydantic import BaseModel
 
 from incident_shared.timeutil import iso
 
-_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
+# Datetimes pass through to `_default` so that every timestamp has the same shape, milliseconds included.
+_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME
 
 
 def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
     if isinstance(value, BaseModel):
         return value.model_dump(mode="python", by_alias=True, exclude_none=False)
     if isinstance(value, set | frozenset):
@@ -39,5 +42,3 @@ def loads(data: bytes | bytearray | memoryview | str) -> Any:
 def dumps_str(value: Any) -> str:
     return dumps(value).decode()
 
-
-__all__ = ["datetime", "dumps", "dumps_str", "iso", "loads"]

@@ -1,0 +1,86 @@
+"""The gateway in-process, on a real port, against the real Kafka and MongoDB-protocol server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import orjson
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from aiokafka import AIOKafkaConsumer
+from pymongo import AsyncMongoClient
+
+from incident_shared.topics import Topics
+from ingest_gateway.app import build_app
+from ingest_gateway.settings import GatewaySettings
+
+GatewayFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
+
+
+@pytest.fixture
+async def make_gateway(
+    kafka_bootstrap: str, mongo_uri: str, topics: Topics, mongo_db_name: str
+) -> AsyncIterator[GatewayFactory]:
+    """Starts gateways with this test's topics and database; `overrides` are settings fields."""
+    clients: list[TestClient[Any, Any]] = []
+
+    async def start(**overrides: Any) -> TestClient[Any, Any]:
+        fields: dict[str, Any] = {
+            "kafka_bootstrap_servers": kafka_bootstrap,
+            "kafka_topic_prefix": topics.prefix,
+            "mongodb_uri": mongo_uri,
+            "mongodb_database": mongo_db_name,
+            "command_wait_seconds": 3.0,
+        }
+        fields.update(overrides)
+        client: TestClient[Any, Any] = TestClient(TestServer(build_app(GatewaySettings(**fields))))
+        await client.start_server()
+        clients.append(client)
+        return client
+
+    yield start
+    for client in clients:
+        await client.close()
+
+
+@pytest.fixture
+async def gateway(make_gateway: GatewayFactory) -> TestClient[Any, Any]:
+    return await make_gateway()
+
+
+@pytest.fixture
+async def mongo_db(mongo_uri: str, mongo_db_name: str) -> AsyncIterator[Any]:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
+    yield client[mongo_db_name]
+    await client.close()
+
+
+async def _read_topic(bootstrap: str, topic: str, count: int, wait: float = 20.0) -> list[Any]:
+    """Reads `count` records from the start of `topic` (or fewer if `wait` seconds pass)."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    records: list[Any] = []
+    try:
+        deadline = asyncio.get_running_loop().time() + wait
+        while len(records) < count and asyncio.get_running_loop().time() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            for msgs in batch.values():
+                records.extend(msgs)
+    finally:
+        await consumer.stop()
+    return records
+
+
+@pytest.fixture
+def read_topic(kafka_bootstrap: str) -> Callable[..., Awaitable[list[Any]]]:
+    """`await read_topic(topic, count)`: the first `count` records of `topic`, from its start."""
+    return lambda topic, count, wait=20.0, bootstrap=None: _read_topic(bootstrap or kafka_bootstrap, topic, count, wait)
+
+
+@pytest.fixture
+def decode() -> Callable[[list[Any]], list[dict[str, Any]]]:
+    return lambda records: [orjson.loads(r.value) for r in records]
