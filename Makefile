@@ -27,6 +27,10 @@ up: infra ## start everything and wait until it is ready
 	@deploy/local/services.sh start
 	@deploy/local/urls.sh
 
+.PHONY: demo
+demo: ## post a realistic incident storm through the API (run make up first), then watch http://localhost:3000
+	.venv/bin/python deploy/demo/storm.py
+
 .PHONY: down
 down: ## stop every service and the infrastructure
 	@deploy/local/services.sh stop
