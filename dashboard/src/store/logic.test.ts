@@ -3,6 +3,7 @@ import type { MinuteStats } from "../api";
 import { makeEvent, makeIncident } from "../test/factories";
 import {
   countByMinute,
+  filterIncidents,
   liveEventsPerMinute,
   mergeIncidents,
   prependBounded,
@@ -88,6 +89,19 @@ describe("the timeline", () => {
     ]);
     // Half of the previous minute (30) plus the current minute so far (30).
     expect(liveEventsPerMinute(live, now)).toBe(60);
+  });
+});
+
+describe("incident filter", () => {
+  it("matches the title, the id or any affected service", () => {
+    const list = [
+      makeIncident({ incidentId: "inc_a", title: "Timeouts calling db", affectedServices: ["orders"] }),
+      makeIncident({ incidentId: "inc_b", title: "Certificate expired", affectedServices: ["auth-service"] }),
+    ];
+    expect(filterIncidents(list, "AUTH").map((i) => i.incidentId)).toEqual(["inc_b"]);
+    expect(filterIncidents(list, "timeouts").map((i) => i.incidentId)).toEqual(["inc_a"]);
+    expect(filterIncidents(list, "inc_").length).toBe(2);
+    expect(filterIncidents(list, " ")).toBe(list);
   });
 });
 

@@ -76,6 +76,15 @@ export function openIncidentsSorted(map: Record<string, Incident>): Incident[] {
     );
 }
 
+/** Incidents whose id, title or an affected service contains `query` (case-insensitive). */
+export function filterIncidents(incidents: readonly Incident[], query: string): readonly Incident[] {
+  const q = query.trim().toLowerCase();
+  if (!q) return incidents;
+  return incidents.filter(
+    (i) => i.incidentId.toLowerCase().includes(q) || i.title.toLowerCase().includes(q) || i.affectedServices.some((s) => s.toLowerCase().includes(q)),
+  );
+}
+
 /**
  * Puts a batch of events (in arrival order) in front of a newest-first buffer, keeping at most
  * `max`. Copies once per batch, never per event.

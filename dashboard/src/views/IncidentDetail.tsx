@@ -174,7 +174,7 @@ function Actions({ incident }: { incident: Incident }) {
           </button>
         )}
         {incident.status !== "resolved" && (
-          <button type="button" className="btn btn-danger" disabled={busy} onClick={() => void send({ action: "resolve" })} data-testid="action-resolve">
+          <button type="button" className="btn btn-success" disabled={busy} onClick={() => void send({ action: "resolve" })} data-testid="action-resolve">
             {pending === "resolve" ? "Resolving…" : "Resolve"}
           </button>
         )}
@@ -369,7 +369,7 @@ function ServiceTimeline({ incident }: { incident: Incident }) {
           <Tooltip labelFormatter={label} contentStyle={{ background: "#0f172a", border: "1px solid #334155", fontSize: 12 }} cursor={{ fill: "#1e293b" }} />
           <Legend wrapperStyle={{ fontSize: 12 }} />
           {services.map((s, i) => (
-            <Bar key={s} dataKey={s} stackId="svc" fill={SERVICE_COLORS[i % SERVICE_COLORS.length]} isAnimationActive={false} />
+            <Bar key={s} dataKey={s} stackId="svc" maxBarSize={56} fill={SERVICE_COLORS[i % SERVICE_COLORS.length]} isAnimationActive={false} />
           ))}
         </BarChart>
       </ResponsiveContainer>
