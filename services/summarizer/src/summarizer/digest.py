@@ -78,9 +78,7 @@ def _timeline(points: list[TimelinePoint], limit: int) -> list[dict[str, Any]]:
     """Per-minute totals across services, merged pairwise until at most `limit` rows remain."""
     per_minute: dict[datetime, dict[str, Any]] = {}
     for p in points:
-        row = per_minute.setdefault(
-            p.minute, {"from": p.minute, "count": 0, "maxSeverity": 0, "services": set()}
-        )
+        row = per_minute.setdefault(p.minute, {"from": p.minute, "count": 0, "maxSeverity": 0, "services": set()})
         row["count"] += p.count
         row["maxSeverity"] = max(row["maxSeverity"], p.maxSeverity)
         row["services"].add(p.service)

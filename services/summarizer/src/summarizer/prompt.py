@@ -191,9 +191,7 @@ def to_summary(
         rootCause=answer.rootCause,
         suggestedActions=answer.suggestedActions,
         confidence=answer.confidence,
-        evidence=SummaryEvidence(
-            templates=digest.fingerprints_for(answer.evidenceTemplates), services=services
-        ),
+        evidence=SummaryEvidence(templates=digest.fingerprints_for(answer.evidenceTemplates), services=services),
         promptVersion=PROMPT_VERSION,
         usage=usage,
         generatedAt=generated_at,

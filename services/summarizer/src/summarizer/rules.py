@@ -139,9 +139,7 @@ _GENERIC_ACTIONS: Final = (
     "Check recent deploys and configuration changes on {origin} around {since}.",
     "Check {origin}'s dashboards (error rate, latency, saturation) for the incident window.",
 )
-_TARGET = re.compile(
-    r"(?:calling|to|from|at|host|upstream|connect(?:ing)? to)\s+([A-Za-z][\w.-]*[A-Za-z0-9])"
-)
+_TARGET = re.compile(r"(?:calling|to|from|at|host|upstream|connect(?:ing)? to)\s+([A-Za-z][\w.-]*[A-Za-z0-9])")
 
 
 def _target(text: str, origin: str) -> str:
@@ -164,13 +162,9 @@ def summarize_by_rules(
     incident: Incident, digest: Digest, *, generated_at: datetime, reason: str = ""
 ) -> IncidentSummary:
     """A summary from the digest alone. `reason` (why no model wrote it) is recorded in the text."""
-    origin = incident.probableOrigin or (
-        incident.affectedServices[0] if incident.affectedServices else "the service"
-    )
+    origin = incident.probableOrigin or (incident.affectedServices[0] if incident.affectedServices else "the service")
     dominant = digest.dominant
-    failure_text = (
-        " ".join(filter(None, [dominant.errorType, dominant.template])) if dominant else incident.title
-    )
+    failure_text = " ".join(filter(None, [dominant.errorType, dominant.template])) if dominant else incident.title
     family = classify(failure_text) or classify(incident.title)
     target = _target(failure_text, origin)
     fill = {"origin": origin, "target": target, "since": iso(incident.firstSeen)}

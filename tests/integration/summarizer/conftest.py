@@ -1,0 +1,191 @@
+"""Helpers for the summarizer's integration tests: incidents, a settable clock, the fake provider, engines."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from pydantic import SecretStr
+
+from incident_shared.schemas import Incident, IncidentChange
+from incident_shared.schemas.incidents import SeverityFactor, TemplateCount, TimelinePoint
+from summarizer.breaker import CircuitBreaker
+from summarizer.budget import Budget
+from summarizer.engine import SummaryEngine
+from summarizer.fakeprovider import FakeProvider
+from summarizer.metrics import SummarizerMetrics
+from summarizer.providers.claude import ClaudeProvider
+from summarizer.providers.openai_compat import OpenAIProvider
+
+T0 = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    def __init__(self, start: datetime = T0) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def template(
+    fp: str, text: str, service: str = "payment-service", count: int = 10, error_type: str | None = None
+) -> TemplateCount:
+    return TemplateCount(
+        fingerprint=fp,
+        template=text,
+        service=service,
+        errorType=error_type,
+        count=count,
+        firstSeen=T0,
+        lastSeen=T0 + timedelta(minutes=1),
+    )
+
+
+def make_incident(**overrides: Any) -> Incident:
+    base: dict[str, Any] = {
+        "incidentId": "inc_test0001",
+        "version": 1,
+        "title": "payment-service: Timeout after <NUM>ms calling <HOST>",
+        "routingKey": "payments",
+        "severityScore": 3,
+        "severityFactors": [SeverityFactor(name="criticality", value=1, contribution=1.5, detail="tier 1")],
+        "affectedServices": ["payment-service"],
+        "probableOrigin": "payment-service",
+        "eventCount": 5,
+        "firstSeen": T0,
+        "lastSeen": T0 + timedelta(minutes=1),
+        "templates": [
+            template(
+                "fp_timeout",
+                "Timeout after <NUM>ms calling db-primary:<NUM>",
+                count=5,
+                error_type="TimeoutError",
+            )
+        ],
+        "timeline": [TimelinePoint(minute=T0, service="payment-service", count=5, maxSeverity=4)],
+        "sampleEvents": [
+            {
+                "service": "payment-service",
+                "severity": 4,
+                "timestamp": "2026-01-31T12:00:01.000Z",
+                "message": "Timeout after 5000ms calling db-primary:5432",
+                "errorType": "TimeoutError",
+            }
+        ],
+        "createdAt": T0,
+        "updatedAt": T0,
+    }
+    base.update(overrides)
+    return Incident.model_validate(base)
+
+
+def change(incident: Incident, action: str = "updated") -> IncidentChange:
+    return IncidentChange.model_validate({"action": action, "incident": incident, "emittedAt": incident.updatedAt})
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def incident_factory() -> Callable[..., Incident]:
+    return make_incident
+
+
+@pytest.fixture
+def change_of() -> Callable[..., IncidentChange]:
+    return change
+
+
+@pytest.fixture
+def template_factory() -> Callable[..., TemplateCount]:
+    return template
+
+
+class RecordingSleep:
+    """Stands in for asyncio.sleep in retries: records each wait instead of waiting."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+@pytest.fixture
+async def fake_provider():
+
+    fake = FakeProvider()
+    runner = web.AppRunner(fake.app())
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    fake.base_url = f"http://127.0.0.1:{port}"
+    yield fake
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def make_engine(fake_provider, clock):
+    """Builds a SummaryEngine against the fake server: make_engine('claude', threshold=2, budget=1.0)."""
+
+    engines = []
+
+    def build(
+        kind="claude",
+        *,
+        threshold=3,
+        cooldown=60.0,
+        budget=5.0,
+        attempts=3,
+        timeout=5.0,
+        max_wait=30.0,
+        concurrency=4,
+        model=None,
+    ):
+        if kind == "claude":
+            provider = ClaudeProvider(
+                api_key=SecretStr("sk-ant-test"),
+                model=model or "claude-haiku-4-5",
+                base_url=fake_provider.base_url,
+                timeout=timeout,
+            )
+        elif kind == "openai":
+            provider = OpenAIProvider(
+                api_key=SecretStr("sk-test"),
+                model=model or "gpt-4o-mini",
+                base_url=fake_provider.base_url + "/v1",
+                timeout=timeout,
+            )
+        else:
+            provider = None
+        sleep = RecordingSleep()
+        engine = SummaryEngine(
+            provider=provider,
+            breaker=CircuitBreaker(failure_threshold=threshold, cooldown_seconds=cooldown, clock=clock),
+            budget=Budget(daily_usd=budget, clock=clock),
+            metrics=SummarizerMetrics.create(CollectorRegistry()),
+            clock=clock,
+            attempts=attempts,
+            retry_max_wait=max_wait,
+            concurrency=concurrency,
+            sleep=sleep,
+        )
+        engine.test_sleep = sleep
+        engines.append(engine)
+        return engine
+
+    yield build
+    for engine in engines:
+        if engine.provider is not None:
+            await engine.provider.close()
