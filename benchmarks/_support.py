@@ -1,0 +1,75 @@
+"""Shared by the benchmark scripts: starting services as processes, waiting, printing results."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = str(ROOT / ".venv/bin/python")
+KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+MONGO = os.environ.get("MONGODB_URI", "mongodb://127.0.0.1:27017")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, limit_s: float = 60.0) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - a loopback URL we built
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"{url} did not answer 200 within {limit_s:.0f}s")
+
+
+@contextmanager
+def process(args: list[str], env: Mapping[str, str], ready_url: str | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """Runs a process for the duration of the block; its output goes to .local/logs/bench-*.log."""
+    logs = ROOT / ".local/logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log = (logs / f"bench-{Path(args[-1]).stem.replace('.', '-')}.log").open("ab")
+    proc = subprocess.Popen(args, env={**os.environ, **env}, stdout=log, stderr=log, cwd=ROOT)  # noqa: S603
+    try:
+        if ready_url:
+            wait_http(ready_url)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def vegeta() -> str:
+    """The vegeta load generator (Go module proxy), built into .local/bin on first use."""
+    found = shutil.which("vegeta") or str(ROOT / ".local/bin/vegeta")
+    if not Path(found).exists():
+        print("building the vegeta load generator (first run only)...", file=sys.stderr)
+        subprocess.run(  # noqa: S603
+            ["go", "install", "github.com/tsenart/vegeta/v12@v12.13.0"],  # noqa: S607
+            env={**os.environ, "GOBIN": str(ROOT / ".local/bin")},
+            check=True,
+        )
+    return found
+
+
+def row(label: str, value: str) -> None:
+    print(f"  {label:<58} {value}")
