@@ -9,6 +9,14 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 CONF="$II_ROOT/deploy/local/services.conf"
 export PATH="$II_ROOT/.venv/bin:$PATH"
 
+# II_PORT_OFFSET shifts every port, so that a second stack (the end-to-end tests' own) can run beside
+# the one `make up` started. The services find each other through these variables.
+OFFSET="${II_PORT_OFFSET:-0}"
+export SUMMARIZER_URL="${SUMMARIZER_URL:-http://127.0.0.1:$((5001 + OFFSET))}"
+export BROADCASTER_URL="${BROADCASTER_URL:-http://127.0.0.1:$((5002 + OFFSET))}"
+export VITE_API_URL="${VITE_API_URL:-http://localhost:$((5000 + OFFSET))}"
+export VITE_WS_URL="${VITE_WS_URL:-ws://localhost:$((5000 + OFFSET))/ws}"
+
 entries() { grep -vE '^\s*(#|$)' "$CONF"; }
 
 wanted() {  # wanted NAME [FILTER...]: true when no filter is given or NAME is among them
@@ -24,6 +32,7 @@ start() {
   local name port path cmd
   while read -r name port path cmd; do
     wanted "$name" "$@" || continue
+    port=$((port + OFFSET))
     if is_running "$name"; then
       say "$name already running on :$port"
       continue
@@ -48,6 +57,7 @@ stop() {
 status() {
   local name port _
   while read -r name port _; do
+    port=$((port + OFFSET))
     if is_running "$name"; then echo "$name: running on :$port"; else echo "$name: stopped"; fi
   done < <(entries)
 }
