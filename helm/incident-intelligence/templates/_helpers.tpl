@@ -69,12 +69,10 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
   value: {{ .Values.logging.format | quote }}
 {{- end -}}
 
-{{/* A service's own settings: PORT and HOST, its `env` map (sorted) and `extraEnv` entries. */}}
+{{/* A service's own settings: PORT, its `env` map (sorted) and `extraEnv` entries. */}}
 {{- define "ii.serviceEnv" -}}
 - name: PORT
   value: {{ .svc.port | quote }}
-- name: HOST
-  value: "0.0.0.0"
 {{- range $name, $value := .svc.env }}
 - name: {{ $name }}
   value: {{ $value | toString | quote }}
