@@ -102,6 +102,6 @@ def build_app(settings: GatewaySettings, registry: CollectorRegistry | None = No
         checks=[Check("kafka", kafka_probe), Check("mongodb", mongo_probe)],
         registry=app[REGISTRY],
     )
-    if not settings.tokens():
+    if not settings.tokens:
         log.warning("API_TOKENS is not set: writes (POST, PATCH) are open to anyone who can reach the API")
     return app

@@ -48,8 +48,9 @@ async def errors_and_metrics(request: web.Request, handler: Handler) -> web.Stre
     metrics = request.app[METRICS]
     start = time.perf_counter()
     response = await _json_errors(request, handler)
-    metrics.requests.labels(_route_label(request), request.method, str(response.status)).inc()
-    metrics.request_seconds.labels(_route_label(request), request.method).observe(time.perf_counter() - start)
+    route = _route_label(request)
+    metrics.requests.labels(route, request.method, str(response.status)).inc()
+    metrics.request_seconds.labels(route, request.method).observe(time.perf_counter() - start)
     return response
 
 
@@ -80,7 +81,7 @@ async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResp
 @web.middleware
 async def write_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     """With API_TOKENS set, writes under /api need `Authorization: Bearer <token>`; reads stay open."""
-    tokens = request.app[SETTINGS].tokens()
+    tokens = request.app[SETTINGS].tokens
     if tokens and request.method in WRITE_METHODS and request.path.startswith("/api/"):
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not any(hmac.compare_digest(given.strip(), t) for t in tokens):

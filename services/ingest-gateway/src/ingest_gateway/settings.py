@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from pydantic import Field, SecretStr
 
 from incident_shared.settings import CommonSettings
@@ -20,5 +22,7 @@ class GatewaySettings(CommonSettings):
     broadcaster_url: str = Field("http://127.0.0.1:5002", validation_alias="BROADCASTER_URL")
     cors_origins: str = Field("*", validation_alias="CORS_ORIGINS")
 
+    @cached_property
     def tokens(self) -> frozenset[str]:
+        """The write tokens, parsed once (the settings object is frozen)."""
         return frozenset(t.strip() for t in self.api_tokens.get_secret_value().split(",") if t.strip())
