@@ -51,8 +51,19 @@ def make_client(uri: str, *, app_name: str, timeout_ms: int = 5000) -> AsyncMong
 
 
 async def ensure_indexes(db: AsyncDatabase[dict[str, Any]]) -> None:
-    """Creates the indexes the read API and projections rely on (idempotent)."""
-    await asyncio.gather(*(db[name].create_indexes(models) for name, models in INDEXES.items()))
+    """Creates the indexes the read API and projections rely on (idempotent).
+
+    Only missing indexes are created: FerretDB 1.24 drops the connection (a server-side panic) when
+    `createIndexes` names an index that already exists, so the second service to start would fail.
+    """
+
+    async def create_missing(name: str, models: list[IndexModel]) -> None:
+        existing = {index["name"] async for index in await db[name].list_indexes()}
+        missing = [m for m in models if m.document["name"] not in existing]
+        if missing:
+            await db[name].create_indexes(missing)
+
+    await asyncio.gather(*(create_missing(name, models) for name, models in INDEXES.items()))
 
 
 async def probe_mongo(client: AsyncMongoClient[dict[str, Any]], limit_seconds: float = 3.0) -> str:
