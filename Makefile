@@ -43,6 +43,7 @@ status: ## what is running
 
 .PHONY: test
 test: infra ## every test layer against the real Kafka and MongoDB-protocol server
+	@deploy/local/setup-test.sh
 	$(PYTEST) tests
 
 .PHONY: test-unit
