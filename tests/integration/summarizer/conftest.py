@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
-from incident_shared.schemas import Incident, IncidentChange
+from incident_shared.codec import dumps, loads
+from incident_shared.schemas import Incident, IncidentChange, IncidentSummary
 from incident_shared.schemas.incidents import SeverityFactor, TemplateCount, TimelinePoint
+from summarizer.app import build_app
 from summarizer.breaker import CircuitBreaker
 from summarizer.budget import Budget
 from summarizer.engine import SummaryEngine
@@ -20,6 +25,7 @@ from summarizer.fakeprovider import FakeProvider
 from summarizer.metrics import SummarizerMetrics
 from summarizer.providers.claude import ClaudeProvider
 from summarizer.providers.openai_compat import OpenAIProvider
+from summarizer.settings import SummarizerSettings
 
 T0 = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
 
@@ -189,3 +195,66 @@ async def make_engine(fake_provider, clock):
     for engine in engines:
         if engine.provider is not None:
             await engine.provider.close()
+
+
+@pytest.fixture
+async def summarizer_app(topics, kafka_bootstrap, mongo_uri, mongo_db_name, fake_provider):
+    """Starts the summarizer app (real Kafka, real MongoDB-protocol server, fake provider); yields a client.
+
+    `await summarizer_app(**settings)` builds it; the client is aiohttp's TestClient.
+    """
+    clients = []
+
+    async def start(**overrides):
+        values = {
+            "kafka_bootstrap_servers": kafka_bootstrap,
+            "kafka_topic_prefix": topics.prefix,
+            "mongodb_uri": mongo_uri,
+            "mongodb_database": mongo_db_name,
+            "ai_provider": "claude",
+            "anthropic_api_key": "sk-ant-test",
+            "anthropic_base_url": fake_provider.base_url,
+            "summary_settle_seconds": 0.5,
+            "summary_settle_events": 5,
+            "ai_retry_max_wait_seconds": 1.0,
+            "api_tokens": "",
+        } | overrides
+        app = build_app(SummarizerSettings(**values))
+        client = TestClient(TestServer(app))
+        await client.start_server()
+        clients.append(client)
+        return client
+
+    yield start
+    for client in clients:
+        await client.close()
+
+
+@pytest.fixture
+async def kafka_io(kafka_bootstrap, topics):
+    """Produces incident changes to the test's incidents topic; reads its incident-summaries topic."""
+
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    consumer = AIOKafkaConsumer(
+        topics.incident_summaries,
+        bootstrap_servers=kafka_bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
+    await producer.start()
+    await consumer.start()
+
+    class IO:
+        async def send_change(self, change):
+            await producer.send_and_wait(topics.incidents, dumps(change), key=change.incident.incidentId.encode())
+
+        async def next_summary(self, within=60.0):
+            """The next record on incident-summaries as (key, IncidentSummary)."""
+            async with asyncio.timeout(within):
+                record = await consumer.getone()
+            return record.key.decode(), IncidentSummary.model_validate(loads(record.value))
+
+    yield IO()
+    await consumer.stop()
+    await producer.stop()

@@ -100,6 +100,15 @@ class SummaryPolicy:
     def __len__(self) -> int:
         return len(self._tracked)
 
+    def get(self, incident_id: str) -> Incident | None:
+        """The latest state seen of an incident (the topic's, as far as this worker has read it)."""
+        tracked = self._tracked.get(incident_id)
+        return tracked.incident if tracked is not None else None
+
+    def in_flight(self, incident_id: str) -> bool:
+        tracked = self._tracked.get(incident_id)
+        return tracked is not None and tracked.in_flight
+
     def observe(self, change: IncidentChange) -> None:
         """Records the latest state of an incident (our own `summary_updated` echoes included)."""
         incident = change.incident
