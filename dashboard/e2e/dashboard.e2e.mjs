@@ -104,12 +104,12 @@ async function postStorm(rounds) {
   return sent;
 }
 
-async function shot(page, name, locator) {
+async function shot(page, name, { locator, fullPage = false } = {}) {
   if (!SHOTS) return;
   await mkdir(SHOTS, { recursive: true });
   const path = join(SHOTS, name);
   if (locator) await locator.screenshot({ path });
-  else await page.screenshot({ path });
+  else await page.screenshot({ path, fullPage });
   log(`wrote ${path}`);
 }
 
@@ -153,7 +153,7 @@ async function main() {
     await page.getByTestId("incident-filter").fill("");
     await page.waitForTimeout(2500); // let the timeline's two-second redraw include the storm
     await shot(page, "dashboard.png");
-    await shot(page, "timeline.png", page.locator("#timeline"));
+    await shot(page, "timeline.png", { locator: page.locator("#timeline") });
 
     begin("open the incident");
     await page.getByTestId("incident-filter").fill(DB);
@@ -168,7 +168,7 @@ async function main() {
     const author = await page.getByTestId("summary-author").innerText();
     log(`summary by: ${author}`);
     await page.locator('[data-testid="service-timeline"]').waitFor({ timeout: 30_000 });
-    await shot(page, "incident-detail.png");
+    await shot(page, "incident-detail.png", { fullPage: true });
 
     begin("a second page shows the same incident");
     const second = await context.newPage();

@@ -1,6 +1,10 @@
 /**
  * Where the dashboard finds the platform. Vite inlines `VITE_*` variables at build time; the
  * defaults are the local runtime's single origin (the gateway forwards `/ws` to the broadcaster).
+ *
+ * Paths are accepted too, for a deployment that serves the dashboard, the API and the WebSocket
+ * under one host (an ingress): `VITE_API_URL=/` and `VITE_WS_URL=/ws` resolve against the page's
+ * own origin, with `wss:` on an `https:` page.
  */
 export interface DashboardConfig {
   apiUrl: string;
@@ -11,7 +15,12 @@ function trimSlash(url: string): string {
   return url.replace(/\/+$/, "");
 }
 
+export function resolveWsUrl(value: string, location: { protocol: string; host: string } | undefined): string {
+  if (!value.startsWith("/") || !location) return value;
+  return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${value}`;
+}
+
 export const config: DashboardConfig = {
   apiUrl: trimSlash(import.meta.env.VITE_API_URL || "http://localhost:5000"),
-  wsUrl: import.meta.env.VITE_WS_URL || "ws://localhost:5000/ws",
+  wsUrl: resolveWsUrl(import.meta.env.VITE_WS_URL || "ws://localhost:5000/ws", typeof window === "undefined" ? undefined : window.location),
 };

@@ -354,7 +354,15 @@ function ServiceTimeline({ incident }: { incident: Incident }) {
       totals.set(p.service, (totals.get(p.service) ?? 0) + p.count);
     }
     const services = [...totals.keys()].sort((a, b) => (a === incident.probableOrigin ? -1 : b === incident.probableOrigin ? 1 : (totals.get(b) ?? 0) - (totals.get(a) ?? 0)));
-    return { rows: [...byMinute.values()].sort((a, b) => (a.minute ?? 0) - (b.minute ?? 0)), services };
+    // Every minute from the first to the last, so that quiet minutes show as gaps, not as nothing.
+    const minutes = [...byMinute.keys()].sort((a, b) => a - b);
+    const rows: Record<string, number>[] = [];
+    if (minutes.length > 0) {
+      const first = minutes[0]!;
+      const last = Math.min(minutes[minutes.length - 1]!, first + 6 * 60 * 60_000);
+      for (let minute = first; minute <= last; minute += 60_000) rows.push(byMinute.get(minute) ?? { minute });
+    }
+    return { rows, services };
   }, [incident.timeline, incident.probableOrigin]);
 
   if (rows.length === 0) return <p className="text-sm text-slate-500">No timeline recorded yet.</p>;
