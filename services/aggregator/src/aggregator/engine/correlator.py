@@ -133,14 +133,18 @@ class CorrelationEngine:
 
     def process(self, event: Event) -> Outcome | None:
         """Takes one event; returns None for an event id already seen (a duplicate)."""
-        if self.store.seen(event.eventId):
+        service = event.service
+        key = self._group_of.get(service, service)
+        # Store keys of per-group data start with the correlation key and \x1f: a partitioned
+        # store keeps everything of one group together.
+        prefix = key + "\x1f"
+        seen_key = prefix + event.eventId
+        if self.store.seen(seen_key):
             return None
         cfg = self.config
         t = event.timestamp.timestamp()
-        self.store.remember(event.eventId, t)
+        self.store.remember(seen_key, t)
         self._now_event = max(self._now_event, t)
-        service = event.service
-        key = self._group_of.get(service, service)
         tpl = self.miner.template(service, event.errorType, event.message)
         group = self._group(key)
         group.clock = max(group.clock, t)
@@ -149,7 +153,10 @@ class CorrelationEngine:
         if service not in group.services and len(group.services) < _MAX_GROUP_SERVICES:
             group.services.append(service)
         self._close_quiet_by_event_time(group)
-        spike = max(self.baselines.observe("s:" + service, t), self.baselines.observe("f:" + tpl.fingerprint, t))
+        spike = max(
+            self.baselines.observe(prefix + "s:" + service, t),
+            self.baselines.observe(prefix + "f:" + tpl.fingerprint, t),
+        )
         mentions = self._mentions(group, service, event.message)
         if mentions:
             known = group.evidence.setdefault(service, [])

@@ -1,0 +1,193 @@
+"""A storm produced straight to Kafka becomes the expected incidents in MongoDB and on the topic; a
+worker killed mid-stream and restarted loses and duplicates nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pymongo import AsyncMongoClient
+
+from incident_shared.schemas.events import Event
+from incident_shared.schemas.incidents import IncidentChange
+from incident_shared.topics import Topics
+
+pytestmark = pytest.mark.integration
+
+
+def storm(start: datetime, n_db: int = 300, n_search: int = 200) -> list[Event]:
+    """payments-db fails, then payment-service and checkout-service (its callers); search fails on its own."""
+    events = []
+    for i in range(n_db):
+        events.append(
+            Event(
+                eventId=f"evt_db{i:05d}",
+                service="payments-db",
+                severity=5,
+                timestamp=start + timedelta(seconds=i * 0.5),
+                message=f"too many connections ({i})",
+                receivedAt=start,
+            )
+        )
+        if i % 2 == 0:
+            events.append(
+                Event(
+                    eventId=f"evt_pay{i:05d}",
+                    service="payment-service",
+                    severity=4,
+                    timestamp=start + timedelta(seconds=30 + i * 0.5),
+                    message=f"Timeout after {1000 + i}ms calling payments-db:5432",
+                    receivedAt=start,
+                )
+            )
+            events.append(
+                Event(
+                    eventId=f"evt_chk{i:05d}",
+                    service="checkout-service",
+                    severity=4,
+                    timestamp=start + timedelta(seconds=60 + i * 0.5),
+                    message=f"HTTP 502 from payment-service for order {i}",
+                    receivedAt=start,
+                )
+            )
+    for i in range(n_search):
+        events.append(
+            Event(
+                eventId=f"evt_srch{i:05d}",
+                service="search",
+                severity=4,
+                timestamp=start + timedelta(seconds=i),
+                message=f"shard {i % 7} unavailable on node-{i}",
+                receivedAt=start,
+            )
+        )
+    return sorted(events, key=lambda e: e.timestamp)
+
+
+async def produce(bootstrap: str, topic: str, events: list[Event], *, key_by_service: bool = True) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    try:
+        for e in events:
+            await producer.send(topic, e.to_record(), key=e.service.encode() if key_by_service else None)
+        await producer.send(topic, b'{"service": "", "severity": 9}', key=b"broken")
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def read_topic(bootstrap: str, topic: str, timeout: float = 5.0) -> list[Any]:
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    out: list[Any] = []
+    try:
+        while True:
+            batch = await consumer.getmany(timeout_ms=int(timeout * 1000))
+            if not batch:
+                return out
+            for records in batch.values():
+                out.extend(records)
+    finally:
+        await consumer.stop()
+
+
+async def wait_for(db: Any, predicate: Any, timeout: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await predicate(db):
+            return
+        await asyncio.sleep(1.0)
+    raise AssertionError("the aggregator did not get there in time")
+
+
+async def _all_events_projected(db: Any, n: int) -> bool:
+    return await db.events.count_documents({}) >= n and await db.incidents.count_documents({}) >= 2
+
+
+async def test_a_storm_becomes_a_few_incidents_in_mongodb_and_on_the_topic(
+    aggregator_worker: Any, topics: Topics, kafka_bootstrap: str, mongo_uri: str, mongo_db_name: str
+) -> None:
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+    events = storm(start)
+    aggregator_worker.start()
+    # Half keyed by service, half with no key: both must land with their group.
+    await produce(kafka_bootstrap, topics.events, events[::2])
+    await produce(kafka_bootstrap, topics.events, events[1::2], key_by_service=False)
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
+    db = client[mongo_db_name]
+    try:
+        await wait_for(db, lambda d: _all_events_projected(d, len(events)))
+        await asyncio.sleep(3)  # the last batch's incident versions
+        incidents = [d async for d in db.incidents.find({})]
+        by_origin = {i["probableOrigin"]: i for i in incidents}
+        assert len(incidents) == 2, [(i["title"], i["eventCount"]) for i in incidents]
+        cascade = by_origin["payments-db"]
+        assert cascade["affectedServices"] == ["checkout-service", "payment-service", "payments-db"]
+        assert cascade["eventCount"] == 600
+        assert cascade["correlationKey"] == cascade["routingKey"] == "checkout"
+        assert by_origin["search"]["eventCount"] == 200
+        assert isinstance(cascade["firstSeen"], datetime)
+        # Every event is projected once, with its incident, fingerprint, template and minute.
+        assert await db.events.count_documents({}) == len(events)
+        assert await db.events.count_documents({"incidentId": cascade["incidentId"]}) == 600
+        doc = await db.events.find_one({"eventId": "evt_pay00010"})
+        assert doc is not None
+        assert doc["template"] == "Timeout after <NUM> calling <HOST>"
+        assert isinstance(doc["timestamp"], datetime)
+        assert doc["minute"] == doc["timestamp"].replace(second=0, microsecond=0)
+        rollups = [r async for r in db.event_rollups.find({})]
+        assert sum(r["count"] for r in rollups) == len(events)
+        # The topic has every change, versions increasing, the last one matching MongoDB.
+        records = await read_topic(kafka_bootstrap, topics.incidents)
+        changes = [IncidentChange.model_validate_json(r.value) for r in records]
+        latest: dict[str, int] = {}
+        for r, c in zip(records, changes, strict=True):
+            assert r.key.decode() == c.incident.incidentId
+            assert c.incident.version > latest.get(c.incident.incidentId, 0)
+            latest[c.incident.incidentId] = c.incident.version
+        assert {i["incidentId"]: i["version"] for i in incidents} == latest
+        # The invalid records (one per produce call) went to the dead-letter topic with the reason.
+        dead = await read_topic(kafka_bootstrap, topics.events_dlq)
+        assert len(dead) == 2
+        headers = dict(dead[0].headers)
+        assert b"service" in headers["dlq-reason"]
+        assert headers["dlq-origin"].startswith(topics.events.encode())
+    finally:
+        await client.close()
+
+
+async def test_a_worker_killed_mid_stream_loses_and_duplicates_nothing(
+    aggregator_worker: Any, topics: Topics, kafka_bootstrap: str, mongo_uri: str, mongo_db_name: str
+) -> None:
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+    events = storm(start, n_db=1000, n_search=600)
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
+    db = client[mongo_db_name]
+    try:
+        aggregator_worker.start()
+        await produce(kafka_bootstrap, topics.events, events)
+
+        async def some_progress(d: Any) -> bool:
+            return await d.events.count_documents({}) >= 300
+
+        await wait_for(db, some_progress)
+        aggregator_worker.kill()
+        aggregator_worker.start()
+        await wait_for(db, lambda d: _all_events_projected(d, len(events)), timeout=300)
+        await asyncio.sleep(3)
+        incidents = [d async for d in db.incidents.find({})]
+        assert sorted(i["eventCount"] for i in incidents) == [600, 2000]
+        rollups = [r async for r in db.event_rollups.find({})]
+        assert sum(r["count"] for r in rollups) == len(events)
+        records = await read_topic(kafka_bootstrap, topics.incidents)
+        ids = {orjson.loads(r.value)["incident"]["incidentId"] for r in records}
+        assert ids == {i["incidentId"] for i in incidents}
+    finally:
+        await client.close()
