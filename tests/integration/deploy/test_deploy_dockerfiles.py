@@ -44,9 +44,7 @@ def test_every_copied_path_exists_and_is_in_the_build_context(
                 rel = [str(f.relative_to(REPO)) for f in files]
                 kept = [r for r in rel if not excluded_from_context(r)]
                 if not kept:
-                    problems.append(
-                        f"{name}: COPY {source}: .dockerignore keeps all of it out of the context"
-                    )
+                    problems.append(f"{name}: COPY {source}: .dockerignore keeps all of it out of the context")
     assert not problems, "\n".join(problems)
 
 
@@ -73,9 +71,7 @@ def test_dockerignore_keeps_local_state_out_of_the_context(
 
 
 @pytest.mark.parametrize("name", ["ingest-gateway", "aggregator", "summarizer", "ws-broadcaster"])
-def test_a_python_image_installs_only_its_own_package_from_the_lockfile(
-    name: str, dockerfiles: dict[str, Any]
-) -> None:
+def test_a_python_image_installs_only_its_own_package_from_the_lockfile(name: str, dockerfiles: dict[str, Any]) -> None:
     path = f"services/{name}/Dockerfile"
     if path not in dockerfiles:
         pytest.skip(f"{path} not written yet")
@@ -88,12 +84,10 @@ def test_a_python_image_installs_only_its_own_package_from_the_lockfile(
         assert "--no-dev" in run, run
         assert f"--package {package}" in run, f"uv sync must install only {package}: {run}"
     assert any("--no-editable" in r for r in syncs), "the venv must not point back into the builder's sources"
-    entry = shlex.split(
-        " ".join(dockerfile.final("ENTRYPOINT")).replace("[", "").replace("]", "").replace(",", " ")
-    )
+    entry = shlex.split(" ".join(dockerfile.final("ENTRYPOINT")).replace("[", "").replace("]", "").replace(",", " "))
     module = entry[entry.index("-m") + 1]
-    assert (REPO / "services" / name / "src" / module).is_dir(), (
-        f"ENTRYPOINT runs a module that does not exist: {module}"
+    assert (REPO / "services" / name / "src" / module / "__main__.py").is_file(), (
+        f"ENTRYPOINT runs `python -m {module}`, which has no __main__.py"
     )
 
 
@@ -108,9 +102,7 @@ def test_an_image_is_multi_stage_non_root_with_a_healthcheck(path: str, dockerfi
     users = dockerfile.final("USER")
     assert users, "the runtime stage sets USER"
     user = users[-1].split(":")[0]
-    assert re.fullmatch(r"[1-9]\d*", user), (
-        f"USER must be a numeric non-root uid (runAsNonRoot checks it): {user}"
-    )
+    assert re.fullmatch(r"[1-9]\d*", user), f"USER must be a numeric non-root uid (runAsNonRoot checks it): {user}"
     assert dockerfile.final("HEALTHCHECK"), "the runtime stage has a HEALTHCHECK"
     assert "/health/live" in dockerfile.final("HEALTHCHECK")[-1]
     assert dockerfile.final("EXPOSE"), "the runtime stage documents its port"

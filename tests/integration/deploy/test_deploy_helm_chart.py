@@ -214,3 +214,23 @@ def test_the_aggregator_mounts_the_correlation_config_the_repository_ships(helm_
     env = {e["name"]: e.get("value") for e in container["env"]}
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
     assert env["CORRELATION_CONFIG"] == f"{mounts['config']}/correlation.toml"
+
+
+@pytest.mark.parametrize(
+    ("setting", "complaint"),
+    [
+        ("ingestGateway.autoscalling.enabled=false", "autoscalling"),
+        ("summarizer.ai.provider=gemini", "provider"),
+        ("logging.level=VERBOSE", "level"),
+    ],
+)
+def test_a_mistyped_or_unknown_value_is_refused(helm: str, setting: str, complaint: str) -> None:
+    proc = subprocess.run(
+        [helm, "template", "ii", str(CHART), *KUBE, "--set", setting],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode != 0, f"{setting} was accepted"
+    assert complaint in proc.stderr
