@@ -45,7 +45,7 @@ class Worker:
 
 
 @pytest.fixture
-def aggregator_worker(
+def aggregator_worker(  # noqa: PLR0917 - pytest injects fixtures by position
     topics: Topics,
     kafka_bootstrap: str,
     mongo_uri: str,

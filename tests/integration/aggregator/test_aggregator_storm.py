@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -13,11 +14,14 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pymongo import AsyncMongoClient
 
+from aggregator.engine import load_config
+from aggregator.replay import diff, live_incidents, replay
 from incident_shared.schemas.events import Event
 from incident_shared.schemas.incidents import IncidentChange
 from incident_shared.topics import Topics
 
 pytestmark = pytest.mark.integration
+ROOT = Path(__file__).parents[3]
 
 
 def storm(start: datetime, n_db: int = 300, n_search: int = 200) -> list[Event]:
@@ -81,7 +85,7 @@ async def produce(bootstrap: str, topic: str, events: list[Event], *, key_by_ser
         await producer.stop()
 
 
-async def read_topic(bootstrap: str, topic: str, timeout: float = 5.0) -> list[Any]:
+async def read_topic(bootstrap: str, topic: str, idle: float = 5.0) -> list[Any]:
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
     )
@@ -89,7 +93,7 @@ async def read_topic(bootstrap: str, topic: str, timeout: float = 5.0) -> list[A
     out: list[Any] = []
     try:
         while True:
-            batch = await consumer.getmany(timeout_ms=int(timeout * 1000))
+            batch = await consumer.getmany(timeout_ms=int(idle * 1000))
             if not batch:
                 return out
             for records in batch.values():
@@ -98,8 +102,8 @@ async def read_topic(bootstrap: str, topic: str, timeout: float = 5.0) -> list[A
         await consumer.stop()
 
 
-async def wait_for(db: Any, predicate: Any, timeout: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_for(db: Any, predicate: Any, limit: float = 180.0) -> None:
+    deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         if await predicate(db):
             return
@@ -159,6 +163,18 @@ async def test_a_storm_becomes_a_few_incidents_in_mongodb_and_on_the_topic(
         headers = dict(dead[0].headers)
         assert b"service" in headers["dlq-reason"]
         assert headers["dlq-origin"].startswith(topics.events.encode())
+        # A replay of the same range gives the same incidents as live (read-only, in memory).
+        config = load_config(ROOT / "deploy/config/correlation.toml")
+        result = await replay(
+            kafka_bootstrap, topics.events, start - timedelta(days=1), datetime.now(UTC) + timedelta(minutes=1), config
+        )
+        assert result.invalid == 2
+        d = diff(
+            await live_incidents(kafka_bootstrap, topics.incidents, start - timedelta(days=1), datetime.now(UTC)),
+            result.incidents,
+        )
+        assert d["onlyLive"] == d["onlyReplay"] == []
+        assert d["same"] == 2, d["changed"]
     finally:
         await client.close()
 
@@ -180,7 +196,7 @@ async def test_a_worker_killed_mid_stream_loses_and_duplicates_nothing(
         await wait_for(db, some_progress)
         aggregator_worker.kill()
         aggregator_worker.start()
-        await wait_for(db, lambda d: _all_events_projected(d, len(events)), timeout=300)
+        await wait_for(db, lambda d: _all_events_projected(d, len(events)), limit=300)
         await asyncio.sleep(3)
         incidents = [d async for d in db.incidents.find({})]
         assert sorted(i["eventCount"] for i in incidents) == [600, 2000]
