@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
+from pymongo import AsyncMongoClient
 
 from incident_shared.codec import dumps, loads
 from incident_shared.schemas import Incident, IncidentChange, IncidentSummary
@@ -205,7 +206,7 @@ async def summarizer_app(topics, kafka_bootstrap, mongo_uri, mongo_db_name, fake
     """
     clients = []
 
-    async def start(**overrides):
+    async def start(*, wait_ready=True, **overrides):
         values = {
             "kafka_bootstrap_servers": kafka_bootstrap,
             "kafka_topic_prefix": topics.prefix,
@@ -223,6 +224,8 @@ async def summarizer_app(topics, kafka_bootstrap, mongo_uri, mongo_db_name, fake
         client = TestClient(TestServer(app))
         await client.start_server()
         clients.append(client)
+        if wait_ready:
+            await _until_ready(client)
         return client
 
     yield start
@@ -258,3 +261,25 @@ async def kafka_io(kafka_bootstrap, topics):
     yield IO()
     await consumer.stop()
     await producer.stop()
+
+
+@pytest.fixture
+async def store_incident(mongo_uri, mongo_db_name):
+    """`await store_incident(incident)`: writes it to the test database as the aggregator projects it."""
+    client = AsyncMongoClient(mongo_uri, tz_aware=True)
+
+    async def store(incident):
+        await client[mongo_db_name]["incidents"].insert_one(incident.model_dump())
+
+    yield store
+    await client.close()
+
+
+async def _until_ready(client, within=60.0):
+    """Polls /api/ai/health until the summarizer is connected to Kafka and caught up."""
+    async with asyncio.timeout(within):
+        while True:
+            body = await (await client.get("/api/ai/health")).json()
+            if body["data"]["caughtUp"] and body["data"]["kafkaConnected"]:
+                return body["data"]
+            await asyncio.sleep(0.2)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 import pytest
-from pymongo import AsyncMongoClient
 
 from incident_shared.timeutil import utcnow
 
@@ -20,21 +18,10 @@ def _fresh(incident_factory, **kw):
     )
 
 
-async def _ready(client, within=60.0):
-    """Polls the summarizer's health until it is connected to Kafka and caught up."""
-    async with asyncio.timeout(within):
-        while True:
-            body = await (await client.get("/api/ai/health")).json()
-            if body["data"]["caughtUp"] and body["data"]["kafkaConnected"]:
-                return body["data"]
-            await asyncio.sleep(0.2)
-
-
 async def test_an_incident_change_yields_a_summary_keyed_by_routing_key(
     summarizer_app, kafka_io, incident_factory, change_of, fake_provider
 ):
     client = await summarizer_app()
-    await _ready(client)
     incident = _fresh(incident_factory, incidentId="inc_kafka1", routingKey="payments", eventCount=12)
     await kafka_io.send_change(change_of(incident, "created"))
 
@@ -57,7 +44,7 @@ async def test_without_a_key_the_summary_is_rule_based_and_keyed_by_id_without_r
     summarizer_app, kafka_io, incident_factory, change_of, fake_provider
 ):
     client = await summarizer_app(anthropic_api_key="")
-    health = await _ready(client)
+    health = (await (await client.get("/api/ai/health")).json())["data"]
     assert health["provider"] == "rule-based"
     incident = _fresh(incident_factory, incidentId="inc_kafka2", routingKey="", eventCount=40)
     await kafka_io.send_change(change_of(incident, "created"))
@@ -69,17 +56,10 @@ async def test_without_a_key_the_summary_is_rule_based_and_keyed_by_id_without_r
     assert fake_provider.requests == []
 
 
-async def test_summarize_now_reads_mongodb_and_publishes(
-    summarizer_app, kafka_io, incident_factory, mongo_uri, mongo_db_name
-):
+async def test_summarize_now_reads_mongodb_and_publishes(summarizer_app, kafka_io, incident_factory, store_incident):
     client = await summarizer_app()
-    await _ready(client)
     incident = _fresh(incident_factory, incidentId="inc_mongo1", routingKey="payments", eventCount=2, status="resolved")
-    mongo = AsyncMongoClient(mongo_uri, tz_aware=True)
-    try:
-        await mongo[mongo_db_name]["incidents"].insert_one(incident.model_dump())
-    finally:
-        await mongo.close()
+    await store_incident(incident)
 
     resp = await client.post("/api/ai/summarize/inc_mongo1")
     assert resp.status == 200
@@ -115,7 +95,6 @@ async def test_the_breaker_endpoints_and_the_protected_reset(summarizer_app, fak
 
 async def test_the_standard_health_and_prometheus_endpoints(summarizer_app):
     client = await summarizer_app()
-    await _ready(client)
     assert (await client.get("/health/ready")).status == 200
     detailed = await (await client.get("/health/detailed")).json()
     assert detailed["dependencies"]["ai-provider"]["status"] == "up"
