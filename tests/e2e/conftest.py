@@ -53,13 +53,26 @@ def stack(kafka_bootstrap: str, mongo_uri: str) -> Iterator[Stack]:
         "MONGODB_URI": mongo_uri,
         "MONGODB_DATABASE": database,
         "LOG_LEVEL": "INFO",
+        # The summarizer talks to a local stand-in speaking the Anthropic protocol: no test reaches
+        # a real provider, and the AI path (SDK, retries, breaker, budget) runs end to end.
+        "AI_PROVIDER": "claude",
+        "ANTHROPIC_API_KEY": "sk-ant-e2e-fake",
+        "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{5099 + OFFSET}",
+        "SUMMARY_SETTLE_SECONDS": "5",
     }
+    fake_provider = subprocess.Popen(
+        [str(ROOT / ".venv/bin/python"), "-m", "summarizer.fakeprovider", "--port", str(5099 + OFFSET)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     subprocess.run([str(ROOT / ".venv/bin/python"), "-m", "incident_shared.admin", "create-topics"], env=env,
                    check=True, timeout=120)
     script = str(ROOT / "deploy/local/services.sh")
     started = subprocess.run([script, "start"], env=env, timeout=600, check=False, capture_output=True, text=True)
     if started.returncode != 0:
         subprocess.run([script, "stop"], env=env, timeout=120, check=False)
+        fake_provider.terminate()
         pytest.fail(f"the end-to-end stack did not start:\n{started.stderr[-4000:]}")
     try:
         yield Stack(
@@ -77,3 +90,5 @@ def stack(kafka_bootstrap: str, mongo_uri: str) -> Iterator[Stack]:
         )
     finally:
         subprocess.run([script, "stop"], env=env, timeout=180, check=False)
+        fake_provider.terminate()
+        fake_provider.wait(timeout=30)
