@@ -15,7 +15,7 @@ import re
 import shlex
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,10 +25,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[3]
 CHART = REPO / "helm" / "incident-intelligence"
-COMPOSE = REPO / "deploy" / "compose.yaml"
 HELM_SETUP = REPO / "deploy" / "ci.d" / "helm.sh"
-# The Kubernetes version the chart is validated against, offline (kubernetes-validate's schemas).
-KUBERNETES_VERSION = "1.33.0"
 
 # Every Python service: its directory under services/, its module, the chart's values key and the
 # Compose service name.
@@ -208,9 +205,7 @@ def helm() -> str:
     """The helm binary; built from the Go module proxy by deploy/ci.d/helm.sh when it is missing."""
     found = _find_helm()
     if found is None and HELM_SETUP.exists() and shutil.which("go"):
-        proc = subprocess.run(
-            ["bash", str(HELM_SETUP)], capture_output=True, text=True, timeout=1800, check=False
-        )
+        proc = subprocess.run(["bash", str(HELM_SETUP)], capture_output=True, text=True, timeout=1800, check=False)
         found = _find_helm()
         if found is None:
             pytest.skip(f"helm could not be built by {HELM_SETUP.name}: {proc.stderr[-800:]}")
@@ -240,20 +235,6 @@ def helm_template(helm: str) -> Callable[..., list[dict[str, Any]]]:
     return render
 
 
-def containers_env(doc: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
-    """Container name -> env name -> its env entry, for a workload document."""
-    spec = doc["spec"]
-    pod = (
-        spec["jobTemplate"]["spec"]["template"]["spec"]
-        if doc["kind"] == "CronJob"
-        else spec["template"]["spec"]
-    )
-    result: dict[str, dict[str, dict[str, Any]]] = {}
-    for container in pod.get("containers", []):
-        result[container["name"]] = {e["name"]: e for e in container.get("env", [])}
-    return result
-
-
 @pytest.fixture(scope="session")
 def dockerfiles() -> dict[str, Dockerfile]:
     """Every image's Dockerfile by its path from the repository root."""
@@ -280,9 +261,3 @@ def service_env() -> dict[str, set[str]]:
         for name, spec in PYTHON_SERVICES.items()
         if (REPO / "services" / name / "src" / spec["module"]).is_dir()
     }
-
-
-def iter_workloads(docs: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    for d in docs:
-        if d.get("kind") in {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"}:
-            yield d
