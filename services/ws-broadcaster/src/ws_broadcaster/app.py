@@ -35,7 +35,7 @@ METRICS = web.AppKey("metrics", BroadcasterMetrics)
 HUB = web.AppKey("hub", Hub)
 READERS = web.AppKey("readers", list[TopicReader])
 SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse])
-_SHUTTING_DOWN = web.AppKey("shutting_down", bool)
+_SHUTTING_DOWN = web.AppKey("shutting_down", asyncio.Event)
 
 _ids = itertools.count(1)
 
@@ -107,7 +107,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
             elif message.type == WSMsgType.ERROR:
                 reason = "error"
     finally:
-        if ws.close_code == WSCloseCode.GOING_AWAY and app.get(_SHUTTING_DOWN):
+        if app[_SHUTTING_DOWN].is_set():
             reason = "shutdown"
         hub.unregister(client, reason)
         writer.cancel()
@@ -119,7 +119,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
 
 async def _close_sockets(app: web.Application) -> None:
     """First step of shutdown: tell every client to go elsewhere (they reconnect to another replica)."""
-    app[_SHUTTING_DOWN] = True
+    app[_SHUTTING_DOWN].set()
     open_sockets = app[SOCKETS]
     sockets = list(open_sockets)
     await asyncio.gather(
@@ -130,6 +130,10 @@ async def _close_sockets(app: web.Application) -> None:
 
 def _kafka_readers(app: web.Application) -> Callable[[web.Application], AsyncIterator[None]]:
     settings, hub, metrics = app[SETTINGS], app[HUB], app[METRICS]
+
+    # A fetch never brings more events than half a client's queue: a client that keeps up never
+    # loses events just because one Kafka fetch was large.
+    max_records = max(1, min(2000, settings.max_queued_events // 2))
 
     async def ctx(_: web.Application) -> AsyncIterator[None]:
         topics = settings.topics
@@ -150,6 +154,7 @@ def _kafka_readers(app: web.Application) -> Callable[[web.Application], AsyncIte
             handle=EventsHandler(hub, metrics),
             metrics=metrics,
             client_id=f"{SERVICE}-events",
+            max_records=max_records,
         )
         app[READERS].extend([incidents, events])
 
@@ -201,7 +206,7 @@ def build_app(settings: BroadcasterSettings, *, registry: CollectorRegistry | No
     app[READERS] = []
     sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
     app[SOCKETS] = sockets
-    app[_SHUTTING_DOWN] = False
+    app[_SHUTTING_DOWN] = asyncio.Event()
 
     app.router.add_get("/ws", websocket_handler)
     app.router.add_get("/", websocket_handler)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeAlias
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import ValidationError
 
 from incident_shared.ids import stable_id
@@ -80,14 +81,23 @@ class TopicReader:
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
 
+    async def _partition_ids(self) -> list[int]:
+        # The consumer only learns a topic's partitions through a subscription; ask the admin API.
+        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, client_id=self._client_id)
+        await admin.start()
+        try:
+            described = await admin.describe_topics([self.topic])
+        finally:
+            await admin.close()
+        return sorted(p["partition"] for d in described if d.get("error_code") == 0 for p in d["partitions"])
+
     async def _assign(self, consumer: AIOKafkaConsumer) -> None:
-        await consumer.topics()  # fetches metadata
-        partitions = consumer.partitions_for_topic(self.topic)
+        partitions = await self._partition_ids()
         if not partitions:
             raise TopicMissingError(
                 f"topic {self.topic!r} does not exist; create it with `python -m incident_shared.admin create-topics`"
             )
-        self.partitions = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+        self.partitions = [TopicPartition(self.topic, p) for p in partitions]
         consumer.assign(self.partitions)
         if self._from_beginning:
             await consumer.seek_to_beginning(*self.partitions)
