@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-OFFSET = 10000
+# Another port offset (II_E2E_PORT_OFFSET) lets two people run the end-to-end tests on one machine.
+OFFSET = int(os.environ.get("II_E2E_PORT_OFFSET", "10000"))
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class Stack:
 def stack(kafka_bootstrap: str, mongo_uri: str) -> Iterator[Stack]:
     prefix = f"e2e{secrets.token_hex(3)}."
     database = f"e2e_{secrets.token_hex(3)}"
-    home = ROOT / ".local" / "e2e"
+    home = ROOT / ".local" / ("e2e" if OFFSET == 10000 else f"e2e-{OFFSET}")
     env = {
         **os.environ,
         "II_HOME": str(home),
