@@ -5,7 +5,11 @@
  * It speaks the same contract (REST under /api, WebSocket at /ws) with a deliberately naive
  * correlation: every event of severity >= 4 within 5 minutes joins one open incident.
  *
- *   node dev/fake-api.mjs [--port 5000]
+ *   node dev/fake-api.mjs [--port 5000] [--firehose EVENTS_PER_SECOND [--single-frames]]
+ *
+ * `--firehose` streams synthetic low-severity events to every WebSocket client (as coalesced
+ * `events` frames every 50 ms, or one `event` frame each with `--single-frames`), to measure how
+ * the dashboard holds up; they are not stored.
  *
  * It is not the product: the real grouping, scoring and summaries live in the services.
  */
@@ -13,7 +17,10 @@ import { createServer } from "node:http";
 import { randomUUID } from "node:crypto";
 import { WebSocketServer } from "ws";
 
-const port = Number(process.argv[process.argv.indexOf("--port") + 1] || process.env.PORT || 5000);
+const arg = (name) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
+const port = Number(arg("--port") || process.env.PORT || 5000);
+const firehose = Number(arg("--firehose") || 0);
+const singleFrames = process.argv.includes("--single-frames");
 const events = [];
 const incidents = new Map();
 let open = null;
@@ -227,4 +234,30 @@ server.on("upgrade", (req, socket, head) => {
 });
 
 setInterval(() => broadcast({ type: "heartbeat" }), 15000).unref();
+
+if (firehose > 0) {
+  const services = Array.from({ length: 40 }, (_, i) => `svc-${String(i).padStart(2, "0")}`);
+  let seq = 0;
+  let carry = 0;
+  setInterval(() => {
+    carry += firehose / 20;
+    const n = Math.floor(carry);
+    carry -= n;
+    const ts = now();
+    const batch = [];
+    for (let i = 0; i < n; i++) {
+      seq += 1;
+      batch.push({
+        eventId: `evt_fh_${seq}`,
+        service: services[seq % services.length],
+        severity: 1 + (seq % 7 === 0 ? 3 : seq % 3),
+        timestamp: ts,
+        message: `GET /api/items/${seq} 200 in ${seq % 97}ms`,
+        receivedAt: ts,
+      });
+    }
+    if (singleFrames) for (const e of batch) broadcast({ type: "event", data: e });
+    else if (batch.length) broadcast({ type: "events", data: batch });
+  }, 50);
+}
 server.listen(port, "127.0.0.1", () => console.log(`fake API on http://127.0.0.1:${port} (WebSocket /ws)`));

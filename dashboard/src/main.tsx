@@ -4,6 +4,7 @@ import { createBrowserRouter, RouterProvider } from "react-router";
 import { AppLayout } from "./App";
 import "./index.css";
 import { liveFeed } from "./live/feed";
+import { liveStore } from "./store/liveStore";
 import { History } from "./views/History";
 import { IncidentDetail } from "./views/IncidentDetail";
 import { NotFound } from "./views/NotFound";
@@ -23,6 +24,11 @@ const router = createBrowserRouter([
 ]);
 
 liveFeed.start();
+
+if (import.meta.env.VITE_EXPOSE_STORE) {
+  // For the firehose benchmark (e2e/bench-stream.mjs): how many events the store has taken in.
+  (window as unknown as { __iiReceived: () => number }).__iiReceived = () => liveStore.getState().received;
+}
 
 createRoot(document.getElementById("root")!).render(
   <StrictMode>

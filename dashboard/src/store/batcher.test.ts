@@ -3,12 +3,18 @@ import type { LiveItem } from "../live/messages";
 import { makeEvent, makeIncident } from "../test/factories";
 import { FrameBatcher, type Scheduler } from "./batcher";
 
-function manualScheduler(): Scheduler & { fire(): void; scheduled: number } {
+function manualScheduler(): Scheduler & { fire(): void; scheduled: number; delays: number[]; clock: number } {
   let pending: (() => void) | null = null;
   return {
     scheduled: 0,
-    schedule(fn) {
+    delays: [],
+    clock: 1000,
+    now() {
+      return this.clock;
+    },
+    schedule(fn, delayMs) {
       this.scheduled++;
+      this.delays.push(delayMs);
       pending = fn;
       return () => {
         pending = null;
@@ -33,6 +39,16 @@ describe("FrameBatcher", () => {
     expect(calls).toHaveLength(1);
     expect(calls[0]).toHaveLength(300);
     expect(scheduler.scheduled).toBe(1);
+  });
+
+  it("waits out the minimum interval after a delivery before the next", () => {
+    const scheduler = manualScheduler();
+    const batcher = new FrameBatcher(() => undefined, 1000, scheduler, 100);
+    batcher.push([{ kind: "event", event: makeEvent() }]);
+    scheduler.fire();
+    scheduler.clock += 30;
+    batcher.push([{ kind: "event", event: makeEvent() }]);
+    expect(scheduler.delays).toEqual([0, 70]);
   });
 
   it("skips the oldest events beyond the per-frame limit but never an incident change", () => {

@@ -1,12 +1,15 @@
 /**
- * Collects live items between two animation frames and hands them to the store in one call, so
- * that 1000+ events/s cost one store update (and one render) per frame instead of one per event.
+ * Collects live items and hands them to the store in one call on an animation frame, at most
+ * every `minIntervalMs`, so that 1000+ events/s cost a few store updates (and renders) a second
+ * instead of one per event. A person cannot read a list that changes 60 times a second anyway;
+ * ten updates a second look live and leave the main thread free.
  */
 import type { LiveItem } from "../live/messages";
 
 export interface Scheduler {
-  /** Runs `fn` soon (the next animation frame in a browser); returns a cancel function. */
-  schedule(fn: () => void): () => void;
+  /** Runs `fn` after `delayMs`, on an animation frame in a browser; returns a cancel function. */
+  schedule(fn: () => void, delayMs: number): () => void;
+  now(): number;
 }
 
 /**
@@ -14,18 +17,24 @@ export interface Scheduler {
  * background tabs and the pending queue would only grow.
  */
 export const browserScheduler: Scheduler = {
-  schedule(fn) {
-    if (typeof requestAnimationFrame === "function" && typeof document !== "undefined" && !document.hidden) {
-      const frame = requestAnimationFrame(fn);
-      const timer = setTimeout(fn, 250);
-      return () => {
-        cancelAnimationFrame(frame);
-        clearTimeout(timer);
-      };
-    }
-    const timer = setTimeout(fn, 100);
-    return () => clearTimeout(timer);
+  schedule(fn, delayMs) {
+    let frame: number | null = null;
+    let fallback: ReturnType<typeof setTimeout> | null = null;
+    const timer = setTimeout(() => {
+      if (typeof requestAnimationFrame === "function" && typeof document !== "undefined" && !document.hidden) {
+        frame = requestAnimationFrame(fn);
+        fallback = setTimeout(fn, 250);
+      } else {
+        fn();
+      }
+    }, delayMs);
+    return () => {
+      clearTimeout(timer);
+      if (frame !== null) cancelAnimationFrame(frame);
+      if (fallback !== null) clearTimeout(fallback);
+    };
   },
+  now: () => (typeof performance !== "undefined" ? performance.now() : Date.now()),
 };
 
 export class FrameBatcher {
@@ -33,17 +42,20 @@ export class FrameBatcher {
   private pendingEvents = 0;
   private skipped = 0;
   private cancel: (() => void) | null = null;
+  private lastFlushAt = Number.NEGATIVE_INFINITY;
 
   /**
    * @param flush receives the items of one frame, in arrival order, and how many events were
    *   skipped because more arrived in one frame than the buffer can show.
    * @param maxEventsPerFrame events beyond this in one frame are skipped (oldest first): they
    *   would fall off the bounded buffer anyway. Incident changes are never skipped.
+   * @param minIntervalMs the least time between two deliveries.
    */
   constructor(
     private readonly flush: (items: LiveItem[], skippedEvents: number) => void,
     private readonly maxEventsPerFrame: number,
     private readonly scheduler: Scheduler = browserScheduler,
+    private readonly minIntervalMs = 100,
   ) {}
 
   push(items: readonly LiveItem[]): void {
@@ -53,7 +65,8 @@ export class FrameBatcher {
     }
     if (this.pendingEvents > this.maxEventsPerFrame * 2) this.compact();
     if (!this.cancel) {
-      this.cancel = this.scheduler.schedule(() => this.run());
+      const wait = Math.max(0, this.lastFlushAt + this.minIntervalMs - this.scheduler.now());
+      this.cancel = this.scheduler.schedule(() => this.run(), wait);
     }
   }
 
@@ -68,6 +81,7 @@ export class FrameBatcher {
     this.pending = [];
     this.pendingEvents = 0;
     this.skipped = 0;
+    this.lastFlushAt = this.scheduler.now();
     this.flush(items, skipped);
   }
 
