@@ -315,6 +315,9 @@ class CorrelationEngine:
                 emit.append("summary_updated" if rest[-1] == "summary_updated" else "updated")
             if not emit:
                 emit.append("updated")
+            if inc.origin is None:
+                inc.origin = self._origin(inc, group)
+            self._rescore(inc)
             for action in emit:
                 inc.version += 1
                 changes.append(
@@ -568,8 +571,8 @@ class CorrelationEngine:
         )
         inc.last_wall = wall
         inc.updated_at = wall or t
-        if inc.origin is None or len(inc.services) > 1:
-            inc.origin = self._origin(inc, group)
+        if len(inc.services) > 1:
+            inc.origin = None  # recomputed at flush
         self._touch_score(inc, spike)
         self._mark(group, inc, "updated")
 
@@ -652,7 +655,10 @@ class CorrelationEngine:
         return min(services, key=lambda s: (depth(s), services[s].first, s))
 
     def _touch_score(self, inc: IncidentState, spike: float) -> None:
-        inc.spike = spike
+        inc.spike = spike  # the score itself is computed once per flush (`_rescore`)
+
+    def _rescore(self, inc: IncidentState) -> None:
+        spike = inc.spike
         tiers = [self.config.tier(s) for s in inc.services] or [self.config.default_tier]
         inc.score, inc.factors = score(
             ScoreInput(

@@ -85,9 +85,22 @@ def _replace(match: re.Match[str]) -> str:
     return f"<{kind}>"
 
 
+_STR_RE: Final = re.compile(dict(_MASKS)["STR"])
+_SUSPECT: Final = re.compile(r"[\d/@:=]")
+
+
 def mask(message: str) -> str:
-    """The message with its obviously variable parts replaced by `<KIND>` placeholders."""
-    return _MASK_RE.sub(_replace, message)
+    """The message with its obviously variable parts replaced by `<KIND>` placeholders.
+
+    Quoted values first (they may hold spaces); then, token by token, only tokens holding a digit
+    or one of `/@:=` go through the masks: most words of a line never need the regex.
+    """
+    if "'" in message or '"' in message:
+        message = _STR_RE.sub("<STR>", message)
+    out = []
+    for tok in message.split():
+        out.append(_MASK_RE.sub(_replace, tok) if _SUSPECT.search(tok) else tok)
+    return " ".join(out)
 
 
 def signature_tokens(template: str) -> frozenset[str]:
