@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import importlib
+import json
 import os
 import re
 import shlex
@@ -153,17 +154,15 @@ def expand_context_path(source: str) -> list[Path]:
 
 
 # ------------------------------------------------------------------------------------------- settings
-def settings_env_names(module: str) -> set[str]:
-    """The environment names every settings class of a service reads.
+def settings_classes(module: str) -> list[type[Any]]:
+    """The settings classes of a service: subclasses of `CommonSettings` defined in its package.
 
-    Finds, in the service's package, the modules that mention `CommonSettings`, imports them (the
-    services do nothing at import time) and collects the `validation_alias` of every field of every
-    subclass of `incident_shared.settings.CommonSettings` defined there, inherited fields included.
+    Imports only the modules that mention `CommonSettings` (the services do nothing at import time).
     """
     from incident_shared.settings import CommonSettings  # noqa: PLC0415 - needs the workspace
 
     src = next(REPO.glob(f"services/*/src/{module}"))
-    names: set[str] = set()
+    classes: list[type[Any]] = []
     for file in sorted(src.rglob("*.py")):
         if file.name == "__main__.py" or "CommonSettings" not in file.read_text():
             continue
@@ -171,7 +170,15 @@ def settings_env_names(module: str) -> set[str]:
         mod = importlib.import_module(dotted)
         for obj in vars(mod).values():
             if isinstance(obj, type) and issubclass(obj, CommonSettings) and obj.__module__ == dotted:
-                names |= _aliases(obj)
+                classes.append(obj)
+    return classes
+
+
+def settings_env_names(module: str) -> set[str]:
+    """The environment names every settings class of a service reads (`validation_alias`)."""
+    names: set[str] = set()
+    for cls in settings_classes(module):
+        names |= _aliases(cls)
     return names
 
 
@@ -251,6 +258,41 @@ def excluded_from_context() -> Callable[[str], bool]:
 @pytest.fixture(scope="session")
 def context_files() -> Callable[[str], list[Path]]:
     return expand_context_path
+
+
+@pytest.fixture(scope="session")
+def service_settings() -> dict[str, list[type[Any]]]:
+    """Each Python service (by directory name) -> its settings classes."""
+    return {
+        name: settings_classes(spec["module"])
+        for name, spec in PYTHON_SERVICES.items()
+        if (REPO / "services" / name / "src" / spec["module"]).is_dir()
+    }
+
+
+@pytest.fixture(scope="session")
+def compose_project() -> dict[str, Any]:
+    """deploy/compose.yaml as Docker Compose resolves it (compose-go), in a clean environment.
+
+    Built by deploy/ci.d/compose-check.sh from the Go module proxy when missing.
+    """
+    binary = REPO / ".local" / "bin" / "compose-check"
+    script = REPO / "deploy" / "ci.d" / "compose-check.sh"
+    proc = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=1800, check=False)
+    if not binary.exists():
+        pytest.skip(f"compose-check could not be built (is Go installed?): {proc.stderr[-800:]}")
+    clean = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/root")}
+    out = subprocess.run(
+        [str(binary), str(REPO / "deploy" / "compose.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=clean,
+    )
+    assert out.returncode == 0, f"Docker Compose would refuse deploy/compose.yaml:\n{out.stderr}"
+    project: dict[str, Any] = json.loads(out.stdout)
+    return project
 
 
 @pytest.fixture(scope="session")

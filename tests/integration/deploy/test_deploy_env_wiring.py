@@ -75,3 +75,68 @@ def test_the_topic_creation_reads_only_common_settings(service_env: dict[str, se
 
     common = {str(f.validation_alias) for f in CommonSettings.model_fields.values()}
     assert _compose_env("create-topics") <= common
+
+
+# Stand-ins for what the chart takes from Secrets: plausible values of the right shape.
+SECRET_STAND_INS = {
+    "MONGODB_URI": "mongodb+srv://user:pass@cluster0.example.net/?retryWrites=true",
+    "KAFKA_BOOTSTRAP_SERVERS": "b-1.kafka.internal:9092,b-2.kafka.internal:9092",
+}
+
+
+def _load_settings(classes: list[type[Any]], env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Builds each settings class from exactly `env`, as the service does at start."""
+    from incident_shared.settings import CommonSettings  # noqa: PLC0415 - after the workspace is on the path
+
+    names = {str(f.validation_alias) for cls in [CommonSettings, *classes] for f in cls.model_fields.values()}
+    for name in names:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    for cls in classes:
+        cls()  # raises pydantic's ValidationError naming the bad variable
+
+
+def test_compose_file_is_valid_for_docker_compose(compose_project: dict[str, Any]) -> None:
+    assert compose_project["name"] == "incident-intelligence"
+    assert set(compose_project["services"]) >= {"kafka", "mongodb", "ingest-gateway", "dashboard"}
+
+
+@pytest.mark.parametrize("service", ["ingest-gateway", "aggregator", "summarizer", "ws-broadcaster"])
+def test_each_service_accepts_the_environment_compose_gives_it(
+    service: str,
+    compose_project: dict[str, Any],
+    service_settings: dict[str, list[type[Any]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    resolved = compose_project["services"][service]["environment"]
+    # A name without a value is passed only when set in the shell: the service sees it unset.
+    env = {k: v for k, v in resolved.items() if v is not None}
+    _load_settings(service_settings[service], env, monkeypatch)
+
+
+@pytest.mark.parametrize("variant", ["default", "production"])
+@pytest.mark.parametrize("service", ["ingest-gateway", "aggregator", "summarizer", "ws-broadcaster"])
+def test_each_service_accepts_the_environment_the_chart_gives_it(
+    service: str,
+    variant: str,
+    service_settings: dict[str, list[type[Any]]],
+    helm_template: Callable[..., list[dict[str, Any]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    args = (
+        KUBE if variant == "default" else (*KUBE, "-f", str(REPO / "helm/incident-intelligence/values-production.yaml"))
+    )
+    (deployment,) = [
+        d
+        for d in helm_template(*args)
+        if d["kind"] == "Deployment" and d["metadata"]["labels"]["app.kubernetes.io/name"] == service
+    ]
+    env: dict[str, str] = {}
+    for entry in deployment["spec"]["template"]["spec"]["containers"][0]["env"]:
+        if "value" in entry:
+            env[entry["name"]] = entry["value"]
+        else:
+            assert "secretKeyRef" in entry["valueFrom"], entry
+            env[entry["name"]] = SECRET_STAND_INS.get(entry["name"], "from-a-secret")
+    _load_settings(service_settings[service], env, monkeypatch)
