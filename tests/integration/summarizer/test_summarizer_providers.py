@@ -302,3 +302,13 @@ def _instructions(req):
 
 def _fence(prompt_text):
     return "incident-data-" + prompt_text.split("<incident-data-")[1].split(">")[0]
+
+
+@pytest.mark.parametrize("kind", ["claude", "openai"])
+async def test_the_stand_in_answers_from_the_digest_it_was_sent(make_engine, incident_factory, kind):
+    engine = make_engine(kind)
+    outcome = await engine.summarize(incident_factory(eventCount=77))
+    assert outcome.summary.kind == "ai"
+    assert "payment-service" in outcome.summary.summary
+    assert "77 events" in outcome.summary.summary
+    assert outcome.summary.evidence.templates == ["fp_timeout"]

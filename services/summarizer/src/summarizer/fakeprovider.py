@@ -192,13 +192,15 @@ def _prompt_of(body: dict[str, Any]) -> str:
 
 def default_answer(prompt: str) -> dict[str, Any]:
     """A plausible assessment from the fenced digest in `prompt` (what a model would base it on)."""
-    match = _FENCE.search(prompt)
     digest: dict[str, Any] = {}
-    if match:
+    # The instructions name the markers too; the data is the fenced part that parses as an object.
+    for match in _FENCE.finditer(prompt):
         try:
-            digest = orjson.loads(match.group(2))
+            parsed = orjson.loads(match.group(2))
         except orjson.JSONDecodeError:
-            digest = {}
+            continue
+        if isinstance(parsed, dict):
+            digest = parsed
     services = digest.get("services", {})
     origin = services.get("probableOrigin") or next(iter(services.get("affected", [])), "the service")
     templates = digest.get("templates", [])
