@@ -234,3 +234,21 @@ def test_a_mistyped_or_unknown_value_is_refused(helm: str, setting: str, complai
     )
     assert proc.returncode != 0, f"{setting} was accepted"
     assert complaint in proc.stderr
+
+
+def test_network_policies_open_the_gateway_to_the_cluster_and_close_the_rest(helm_template: Render) -> None:
+    policies = _by_kind(helm_template(*PRODUCTION), "NetworkPolicy")
+    assert set(policies) == SERVICES
+    (gateway_rule,) = policies["ingest-gateway"]["spec"]["ingress"]
+    assert "from" not in gateway_rule, "any service in the cluster may send events"
+    for name in ["summarizer", "ws-broadcaster"]:
+        (rule,) = policies[name]["spec"]["ingress"]
+        pods = [
+            p["podSelector"]["matchLabels"] for p in rule["from"] if "podSelector" in p and "namespaceSelector" not in p
+        ]
+        assert pods == [{"app.kubernetes.io/name": "ingest-gateway", "app.kubernetes.io/instance": "ii"}], (
+            f"{name}: the gateway forwards to it"
+        )
+    (aggregator_rule,) = policies["aggregator"]["spec"]["ingress"]
+    assert len(aggregator_rule["from"]) == 1, "only the monitoring stack talks to the aggregator"
+    assert not _by_kind(helm_template(*KUBE), "NetworkPolicy"), "off by default"
