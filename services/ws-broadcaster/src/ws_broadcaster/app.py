@@ -175,15 +175,22 @@ def _kafka_readers(app: web.Application) -> Callable[[web.Application], AsyncIte
     return ctx
 
 
-async def _heartbeats(app: web.Application) -> AsyncIterator[None]:
+async def _housekeeping(app: web.Application) -> AsyncIterator[None]:
+    """Once a second: disconnect clients stuck on a write; every heartbeat interval: heartbeats."""
     hub, interval = app[HUB], app[SETTINGS].heartbeat_seconds
 
-    async def beat() -> None:
+    async def tick() -> None:
+        loop = asyncio.get_running_loop()
+        next_beat = loop.time() + interval
         while True:
-            await asyncio.sleep(interval)
-            hub.heartbeat()
+            await asyncio.sleep(1.0)
+            now = loop.time()
+            hub.check_stalled(now)
+            if now >= next_beat:
+                hub.heartbeat()
+                next_beat = now + interval
 
-    task = asyncio.create_task(beat(), name="heartbeats")
+    task = asyncio.create_task(tick(), name="housekeeping")
     yield
     task.cancel()
     with suppress(asyncio.CancelledError):
@@ -212,7 +219,7 @@ def build_app(settings: BroadcasterSettings, *, registry: CollectorRegistry | No
     app.router.add_get("/", websocket_handler)
     app.on_shutdown.append(_close_sockets)
     app.cleanup_ctx.append(_kafka_readers(app))
-    app.cleanup_ctx.append(_heartbeats)
+    app.cleanup_ctx.append(_housekeeping)
 
     async def kafka_probe() -> str:
         return await probe_kafka(settings.kafka_bootstrap_servers)

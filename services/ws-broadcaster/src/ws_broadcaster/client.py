@@ -33,7 +33,7 @@ Clock = Callable[[], datetime]
 class ClientLimits:
     max_queued_events: int = 2000
     max_queued_priority: int = 1000
-    send_timeout: float = 10.0
+    send_timeout: float = 10.0  # enforced by `Hub.check_stalled`
     max_batch_events: int = 500
 
 
@@ -101,6 +101,14 @@ class Client:
         self._wakeup = asyncio.Event()
         self._closed = False
         self._sent = metrics.sent_by_type
+        self._pending_counts = dict.fromkeys(metrics.sent_by_type, 0)
+        self._pending_frames = 0
+        self._pending_bytes = 0
+        self._send_started: float | None = None
+
+    @property
+    def send_timeout(self) -> float:
+        return self._limits.send_timeout
 
     @property
     def queued_events(self) -> int:
@@ -209,24 +217,51 @@ class Client:
         self._queued_events -= len(datas)
         return events_frame(datas, self._clock()), "event", len(datas)
 
+    @property
+    def send_started(self) -> float | None:
+        """When (loop time) the frame being written started, or None when the writer is not blocked."""
+        return self._send_started
+
+    def _flush_metrics(self) -> None:
+        for kind, count in self._pending_counts.items():
+            if count:
+                self._sent[kind].inc(count)
+                self._pending_counts[kind] = 0
+        if self._pending_frames:
+            self._metrics.frames_sent.inc(self._pending_frames)
+            self._metrics.bytes_sent.inc(self._pending_bytes)
+            self._pending_frames = self._pending_bytes = 0
+
     async def run(self) -> None:
-        """Writes queued frames until the client goes away or is given up on."""
-        while not self._closed:
-            if not self._items:
-                self._wakeup.clear()
-                await self._wakeup.wait()
-                continue
-            frame, kind, count = self._next_frame()
-            try:
-                async with asyncio.timeout(self._limits.send_timeout):
+        """Writes queued frames until the client goes away or is given up on.
+
+        A write that blocks is not timed here (a timer per frame would cost more than the write):
+        the hub's watchdog (`Hub.check_stalled`) looks at `send_started` once a second instead.
+        Metrics are added up locally and published when the outbox runs empty.
+        """
+        loop = asyncio.get_running_loop()
+        counts = self._pending_counts
+        try:
+            while not self._closed:
+                if not self._items:
+                    self._flush_metrics()
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                    continue
+                frame, kind, count = self._next_frame()
+                self._send_started = loop.time()
+                try:
                     await self._send(frame)
-            except TimeoutError:
-                self.fail("slow")
-                return
-            except (ConnectionError, RuntimeError):
-                # The connection is closing; its handler ends the session.
-                self.close()
-                return
-            self._sent[kind].inc(count)
-            self._metrics.frames_sent.inc()
-            self._metrics.bytes_sent.inc(len(frame))
+                except (ConnectionError, RuntimeError):
+                    # The connection is closing (or was aborted); its handler ends the session.
+                    self.close()
+                    return
+                finally:
+                    self._send_started = None
+                counts[kind] += count
+                self._pending_frames += 1
+                self._pending_bytes += len(frame)
+                if self._pending_frames >= 1000:
+                    self._flush_metrics()
+        finally:
+            self._flush_metrics()

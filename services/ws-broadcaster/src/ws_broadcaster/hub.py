@@ -188,6 +188,16 @@ class Hub:
         for client in list(self._clients):
             self._send_snapshot(client)
 
+    def check_stalled(self, now: float) -> int:
+        """Disconnects clients whose current write started more than their send timeout before `now`
+        (loop time); returns how many. Called about once a second."""
+        stalled = [
+            c for c in self._clients if (started := c.send_started) is not None and now - started > c.send_timeout
+        ]
+        for client in stalled:
+            client.fail("slow")
+        return len(stalled)
+
     def heartbeat(self) -> None:
         """Sends `heartbeat` to idle clients, so that a browser can tell a quiet stream from a dead one."""
         frame = control_frame("heartbeat", self._clock())
