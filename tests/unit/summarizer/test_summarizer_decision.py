@@ -128,12 +128,23 @@ def test_a_stale_redelivery_does_not_roll_the_state_back(policy, incident_factor
     assert policy.due()[0].incident.version == 3
 
 
-def test_a_failed_attempt_is_retried_after_the_interval(policy, clock, incident_factory, change_of):
+def test_a_failed_attempt_is_retried_after_a_pause(policy, clock, incident_factory, change_of):
     policy.observe(change_of(incident_factory(eventCount=30), "created"))
     policy.due()
     policy.failed("inc_test0001")
-    # Never summarized: it is due again right away (the caller's retries already backed off).
+    assert policy.due() == []  # not hammered every tick while Kafka or the provider is down
+    clock.advance(30)
     assert len(policy.due()) == 1
+
+
+def test_a_tick_only_looks_at_what_changed_or_waits_for_a_time(policy, clock, incident_factory, change_of):
+    for i in range(3):
+        policy.observe(change_of(incident_factory(incidentId=f"inc_{i}", eventCount=1), "created"))
+    assert policy.due() == []
+    assert sorted(i for i, _ in policy.pending_later()) == ["inc_0", "inc_1", "inc_2"]
+    clock.advance(20)
+    # Nothing changed, but their settle time came: the tick finds them.
+    assert sorted(d.incident.incidentId for d in policy.due()) == ["inc_0", "inc_1", "inc_2"]
 
 
 def test_an_outage_fallback_is_upgraded_when_the_provider_is_back(policy, clock, incident_factory, change_of):

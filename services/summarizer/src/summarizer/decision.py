@@ -41,6 +41,7 @@ class DecisionConfig:
     settle_events: int = 25
     min_interval_seconds: float = 120.0
     growth_factor: float = 2.0
+    retry_after_failure_seconds: float = 30.0
     max_tracked: int = 20_000
 
 
@@ -87,6 +88,7 @@ class _Tracked:
     last_kind: SummaryKind | None = None
     in_flight: bool = False
     upgradable: bool = False  # the last summary is a fallback written during a provider outage
+    not_before: datetime | None = None  # after a failed attempt
 
 
 class SummaryPolicy:
@@ -96,6 +98,11 @@ class SummaryPolicy:
         self._config = config
         self._clock = clock
         self._tracked: dict[str, _Tracked] = {}
+        # What `due` needs to look at, so that a tick costs what changed, not what is tracked:
+        # incidents changed since the last look, the ones waiting for a time, and the upgradable.
+        self._dirty: set[str] = set()
+        self._wake: dict[str, datetime] = {}
+        self._upgradable: set[str] = set()
 
     def __len__(self) -> int:
         return len(self._tracked)
@@ -119,6 +126,7 @@ class SummaryPolicy:
         elif incident.version < tracked.incident.version:
             return  # a stale redelivery; the newer state stays
         tracked.incident = incident
+        self._dirty.add(incident.incidentId)
         # The incident already carries a summary we did not see being written (a restart, or another
         # replica wrote it): measure change from its current state, as the best approximation left.
         if (
@@ -129,6 +137,8 @@ class SummaryPolicy:
             tracked.basis = Basis.of(incident)
             tracked.last_request_at = incident.summarizedAt or self._clock()
             tracked.last_kind = incident.summaryKind
+            tracked.upgradable = False
+            self._upgradable.discard(incident.incidentId)
 
     def evaluate(self, incident_id: str, *, ai_available: bool = True) -> Decision:
         """What to do about one incident now; changes nothing."""
@@ -142,6 +152,8 @@ class SummaryPolicy:
             return Decision("skip", why_not="a summary is being written")
         now = self._clock()
         cfg = self._config
+        if tracked.not_before is not None and now < tracked.not_before:
+            return Decision("later", at=tracked.not_before)
         if tracked.basis is None:
             if incident.eventCount >= cfg.settle_events:
                 return Decision("now", ("settled-events",))
@@ -176,11 +188,20 @@ class SummaryPolicy:
 
     def due(self, *, ai_available: bool = True) -> list[Due]:
         """The incidents to summarize now, most severe first; each is marked in flight."""
+        now = self._clock()
+        candidates = self._dirty | {i for i, at in self._wake.items() if at <= now}
+        if ai_available:
+            candidates |= self._upgradable
+        self._dirty = set()
         found: list[Due] = []
-        for incident_id, tracked in self._tracked.items():
+        for incident_id in candidates:
             decision = self.evaluate(incident_id, ai_available=ai_available)
+            if decision.action == "later" and decision.at is not None:
+                self._wake[incident_id] = decision.at
+                continue
+            self._wake.pop(incident_id, None)
             if decision.action == "now":
-                found.append(Due(tracked.incident, decision.reasons))
+                found.append(Due(self._tracked[incident_id].incident, decision.reasons))
         found.sort(key=lambda d: (-d.incident.severityScore, d.incident.createdAt))
         for d in found:
             self.start(d.incident.incidentId)
@@ -199,22 +220,36 @@ class SummaryPolicy:
         if tracked is None:
             tracked = self._tracked[incident.incidentId] = _Tracked(incident=incident)
         tracked.in_flight = False
+        tracked.not_before = None
         tracked.basis = Basis.of(incident)
         tracked.last_request_at = tracked.last_request_at or self._clock()
         tracked.last_kind = kind
         # Only a fallback caused by an outage is worth upgrading later; "no provider configured"
         # or "budget spent" would just produce the same rule-based summary again.
         tracked.upgradable = fallback_reason in _UPGRADABLE
+        if tracked.upgradable:
+            self._upgradable.add(incident.incidentId)
+        else:
+            self._upgradable.discard(incident.incidentId)
+        self._dirty.add(incident.incidentId)
 
     def failed(self, incident_id: str) -> None:
-        """Nothing was published; the incident becomes due again after the minimum interval."""
+        """Nothing was published; the incident is looked at again after `retry_after_failure_seconds`."""
         tracked = self._tracked.get(incident_id)
         if tracked is not None:
             tracked.in_flight = False
+            tracked.not_before = self._clock() + timedelta(seconds=self._config.retry_after_failure_seconds)
+            self._dirty.add(incident_id)
 
     def forget(self, incident_ids: set[str] | frozenset[str]) -> None:
         for incident_id in incident_ids:
-            self._tracked.pop(incident_id, None)
+            self._drop(incident_id)
+
+    def _drop(self, incident_id: str) -> None:
+        self._tracked.pop(incident_id, None)
+        self._dirty.discard(incident_id)
+        self._wake.pop(incident_id, None)
+        self._upgradable.discard(incident_id)
 
     def pending_later(self) -> list[tuple[str, datetime]]:
         """Incidents waiting for a settle delay or an interval, with when (for inspection)."""
@@ -234,7 +269,7 @@ class SummaryPolicy:
             key=lambda t: (t.incident.status != "resolved", t.incident.lastSeen),
         )
         for t in victims[: len(self._tracked) - self._config.max_tracked]:
-            del self._tracked[t.incident.incidentId]
+            self._drop(t.incident.incidentId)
 
 
-_UPGRADABLE = frozenset({"breaker-open", "provider-error", "invalid-output", "timeout", "rate-limited"})
+_UPGRADABLE = frozenset({"breaker-open", "server-error", "connection", "timeout", "rate-limited", "invalid-output"})
