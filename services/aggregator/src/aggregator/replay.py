@@ -66,7 +66,7 @@ async def replay(
     latest: dict[str, Incident] = {}
     n = invalid = duplicates = 0
     try:
-        await consumer.client.force_metadata_update()
+        await consumer.topics()  # loads the cluster metadata, so partitions_for_topic answers
         ranges = await _ranges(consumer, topic, start, end)
         ranges = {tp: r for tp, r in ranges.items() if r[1] > r[0]}
         total = sum(e - b for b, e in ranges.values())

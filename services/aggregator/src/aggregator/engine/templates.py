@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from drain3.drain import Drain
 
@@ -130,22 +130,35 @@ class Template:
 
 
 class TemplateMiner:
-    """Masks and mines messages into templates; bounded by `max_clusters` (least recently used go)."""
+    """Masks and mines messages into templates; bounded by `max_clusters` (least recently used go).
+
+    A masked line seen before goes straight to its cluster (storms repeat the same shapes), and
+    the fingerprint of a (service, error type, template) is computed once; both caches are bounded.
+    """
+
+    _CACHE = 50_000
 
     def __init__(self, *, max_clusters: int = 20_000, similarity: float = 0.4, depth: int = 4) -> None:
         self._drain = Drain(sim_th=similarity, depth=depth, max_children=100, max_clusters=max_clusters)
-        self._tokens: dict[str, frozenset[str]] = {}
+        self._clusters: dict[str, Any] = {}
+        self._templates: dict[tuple[str, str | None, str], Template] = {}
 
     def template(self, service: str, error_type: str | None, message: str) -> Template:
         masked = mask(message.strip()) if message else ""
         if not masked:
             text = f"<{error_type}>" if error_type else "<empty>"
         else:
-            cluster, _ = self._drain.add_log_message(masked)
+            cluster = self._clusters.get(masked)
+            if cluster is None:
+                cluster, _ = self._drain.add_log_message(masked)
+                if len(self._clusters) >= self._CACHE:
+                    self._clusters.clear()
+                self._clusters[masked] = cluster
             text = cluster.get_template()
-        tokens = self._tokens.get(text)
-        if tokens is None:
-            if len(self._tokens) > 4 * 20_000:
-                self._tokens.clear()
-            tokens = self._tokens[text] = signature_tokens(text)
-        return Template(text, fingerprint(service, error_type, text), tokens)
+        key = (service, error_type, text)
+        tpl = self._templates.get(key)
+        if tpl is None:
+            if len(self._templates) >= self._CACHE:
+                self._templates.clear()
+            tpl = self._templates[key] = Template(text, fingerprint(service, error_type, text), signature_tokens(text))
+        return tpl
