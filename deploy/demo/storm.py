@@ -179,15 +179,15 @@ class Counters:
     errors: list[str] = field(default_factory=list)
 
 
-def plan(duration: float, noise_rate: float) -> list[Phase]:
+def plan(duration: float, noise_rate: float, scale: float = 1.0) -> list[Phase]:
     end = duration * 0.9  # the last tenth is the recovery
     return [
-        Phase("noise", 0, duration, noise_rate, noise),
-        Phase("database failure", 5, end, 8, db_failure),
-        Phase("order-service timeouts", 12, end, 10, order_timeouts),
-        Phase("callers see 503", 20, end, 12, caller_errors),
-        Phase("auth certificate", 35, min(end, 55), 3, auth_cert),
-        Phase("recovery", end, duration, 3, recovery),
+        Phase("noise", 0, duration, noise_rate * scale, noise),
+        Phase("database failure", 5, end, 8 * scale, db_failure),
+        Phase("order-service timeouts", 12, end, 10 * scale, order_timeouts),
+        Phase("callers see 503", 20, end, 12 * scale, caller_errors),
+        Phase("auth certificate", 35, min(end, 55), 3 * scale, auth_cert),
+        Phase("recovery", end, duration, 3 * scale, recovery),
     ]
 
 
@@ -256,9 +256,11 @@ def _error_text(body: Any) -> str:
     return str(body)[:200]
 
 
-async def run(api: str, duration: float, noise_rate: float, seed: int | None, token: str | None) -> int:
+async def run(
+    api: str, duration: float, noise_rate: float, *, scale: float, seed: int | None, token: str | None
+) -> int:
     rng = random.Random(seed)
-    phases = plan(duration, noise_rate)
+    phases = plan(duration, noise_rate, scale)
     counters = Counters()
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     timeout = aiohttp.ClientTimeout(total=15)
@@ -321,13 +323,18 @@ def main() -> int:
     parser.add_argument("--api", default=os.environ.get("II_API_URL", "http://localhost:5000"), help="the API base URL")
     parser.add_argument("--duration", type=float, default=90.0, help="seconds to run (default 90)")
     parser.add_argument("--rate", type=float, default=25.0, help="background noise, events/s (default 25)")
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="multiplies every rate, e.g. 0.3 for a slow machine (default 1)"
+    )
     parser.add_argument("--seed", type=int, default=None, help="random seed, for a repeatable storm")
     parser.add_argument(
         "--token", default=os.environ.get("II_API_TOKEN"), help="bearer token, if the API needs one for writes"
     )
     args = parser.parse_args()
     try:
-        return asyncio.run(run(args.api.rstrip("/"), args.duration, args.rate, args.seed, args.token))
+        return asyncio.run(
+            run(args.api.rstrip("/"), args.duration, args.rate, scale=args.scale, seed=args.seed, token=args.token)
+        )
     except KeyboardInterrupt:
         return 130
 
