@@ -58,6 +58,7 @@ async def test_a_normal_summary(make_engine, fake_provider, incident_factory, ki
     budget = engine.stats()["budget"]
     assert budget["models"][s.model]["inputTokens"] == 1200
     assert budget["spentTodayUsd"] == pytest.approx(s.usage.costUsd)
+    assert engine.stats()["tokens"] == {"input": 1200, "output": 150}
 
 
 @pytest.mark.parametrize("kind", ["claude", "openai"])

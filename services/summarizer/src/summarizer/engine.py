@@ -243,6 +243,11 @@ class SummaryEngine:
                 "p95": pct(0.95),
                 "max": round(lat[-1] * 1000, 1) if lat else None,
             },
+            "tokens": {
+                "input": sum(u.input_tokens for u in self.budget.models.values()),
+                "output": sum(u.output_tokens for u in self.budget.models.values()),
+            },
+            "costUsd": round(sum(u.cost_usd for u in self.budget.models.values()), 6),
             "retries": dict(self.retries),
             "failures": dict(self.failures),
             "fallbacks": dict(self.fallbacks),

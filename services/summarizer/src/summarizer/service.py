@@ -81,6 +81,13 @@ class SummarizerService:
     async def start(self) -> None:
         """Starts in the background: Kafka being down at start delays summaries, not the process."""
         self._runner = asyncio.create_task(self._run(), name="summarizer-consumer")
+        self._runner.add_done_callback(self._runner_done)
+
+    def _runner_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            # Readiness turns red, so that the orchestrator restarts the process.
+            self.connected = False
+            log.error("the incidents consumer stopped", exc_info=task.exception())
 
     async def stop(self, drain_seconds: float = 20.0) -> None:
         """Stops taking work, lets summaries being written finish (up to `drain_seconds`), closes."""
@@ -127,11 +134,17 @@ class SummarizerService:
         ticker = asyncio.create_task(self._tick_loop(), name="summarizer-ticker")
         try:
             while True:
-                batches = await consumer.getmany(timeout_ms=500, max_records=500)
-                for tp, records in batches.items():
-                    for record in records:
-                        self._observe(tp, record.value)
-                await self._check_caught_up(consumer)
+                try:
+                    batches = await consumer.getmany(timeout_ms=500, max_records=500)
+                    for tp, records in batches.items():
+                        for record in records:
+                            self._observe(tp, record.value)
+                    await self._check_caught_up(consumer)
+                except Exception:
+                    # The client reconnects by itself; a fetch error must not end the consumer for good.
+                    log.exception("reading the incidents topic failed; retrying")
+                    await asyncio.sleep(1.0)
+                    continue
                 self.dispatch()
         finally:
             ticker.cancel()
