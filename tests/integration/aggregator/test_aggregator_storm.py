@@ -121,9 +121,9 @@ async def test_a_storm_becomes_a_few_incidents_in_mongodb_and_on_the_topic(
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
     events = storm(start)
     aggregator_worker.start()
-    # Half keyed by service, half with no key: both must land with their group.
+    # Keyed by service, as the gateway does; the broken record is sent twice.
     await produce(kafka_bootstrap, topics.events, events[::2])
-    await produce(kafka_bootstrap, topics.events, events[1::2], key_by_service=False)
+    await produce(kafka_bootstrap, topics.events, events[1::2])
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
     db = client[mongo_db_name]
     try:
@@ -179,6 +179,7 @@ async def test_a_storm_becomes_a_few_incidents_in_mongodb_and_on_the_topic(
         await client.close()
 
 
+@pytest.mark.timeout(600)
 async def test_a_worker_killed_mid_stream_loses_and_duplicates_nothing(
     aggregator_worker: Any, topics: Topics, kafka_bootstrap: str, mongo_uri: str, mongo_db_name: str
 ) -> None:
@@ -205,5 +206,24 @@ async def test_a_worker_killed_mid_stream_loses_and_duplicates_nothing(
         records = await read_topic(kafka_bootstrap, topics.incidents)
         ids = {orjson.loads(r.value)["incident"]["incidentId"] for r in records}
         assert ids == {i["incidentId"] for i in incidents}
+    finally:
+        await client.close()
+
+
+async def test_records_without_the_correlation_key_still_join_their_group(
+    aggregator_worker: Any, topics: Topics, kafka_bootstrap: str, mongo_uri: str, mongo_db_name: str
+) -> None:
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+    events = storm(start, n_db=100, n_search=50)
+    aggregator_worker.start()
+    # No key at all: the records land on random partitions and must be forwarded to their group's.
+    await produce(kafka_bootstrap, topics.events, events, key_by_service=False)
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
+    db = client[mongo_db_name]
+    try:
+        await wait_for(db, lambda d: _all_events_projected(d, len(events)))
+        await asyncio.sleep(3)
+        incidents = sorted([d async for d in db.incidents.find({})], key=lambda i: i["eventCount"])
+        assert [(i["routingKey"], i["eventCount"]) for i in incidents] == [("search", 50), ("checkout", 200)]
     finally:
         await client.close()

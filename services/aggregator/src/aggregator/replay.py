@@ -7,6 +7,7 @@ event time as its clock, so the result is a function of the events and the confi
 
 from __future__ import annotations
 
+import heapq
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from aggregator.engine import CorrelationConfig, CorrelationEngine, MemoryStore
 from aggregator.records import Invalid, decode
+from incident_shared.schemas.events import Event
 from incident_shared.schemas.incidents import Incident, IncidentChange
 from incident_shared.timeutil import epoch_ms
 
@@ -64,9 +66,12 @@ async def replay(
     await consumer.start()
     engine = CorrelationEngine(config, MemoryStore())
     latest: dict[str, Incident] = {}
-    n = invalid = duplicates = 0
+    n = invalid = duplicates = seq = 0
+    pending: list[tuple[float, str, int, Event]] = []
     try:
-        await consumer.topics()  # loads the cluster metadata, so partitions_for_topic answers
+        # partitions_for_topic reads the client's cached metadata: load the topic into it first.
+        consumer._client.add_topic(topic)
+        await consumer._client.force_metadata_update()
         ranges = await _ranges(consumer, topic, start, end)
         ranges = {tp: r for tp, r in ranges.items() if r[1] > r[0]}
         total = sum(e - b for b, e in ranges.values())
@@ -76,6 +81,7 @@ async def replay(
         for tp, (b, _) in ranges.items():
             consumer.seek(tp, b)
         remaining = dict(ranges)
+        newest = dict.fromkeys(ranges, float("-inf"))
         while remaining:
             batch = await consumer.getmany(*remaining, timeout_ms=2000, max_records=5000)
             if not batch:
@@ -96,14 +102,25 @@ async def replay(
                     if isinstance(parsed, Invalid):
                         invalid += 1
                         continue
-                    if engine.process(parsed) is None:
-                        duplicates += 1
+                    t = parsed.timestamp.timestamp()
+                    newest[tp] = max(newest[tp], t)
+                    heapq.heappush(pending, (t, parsed.eventId, seq, parsed))
+                    seq += 1
                 if tp in remaining and (not records or records[-1].offset + 1 >= stop):
                     del remaining[tp]
+            # Release in event-time order what every partition still being read has passed (less the
+            # allowed lateness): the records of one group may sit on several partitions, and the
+            # order in which partitions are fetched must not matter.
+            active = [newest[tp] for tp in remaining]
+            watermark = min(active) - config.allowed_lateness if active else float("inf")
+            while pending and pending[0][0] < watermark:
+                duplicates += engine.process(heapq.heappop(pending)[3]) is None
             for c in engine.flush():
                 latest[c.incident.incidentId] = c.incident
             if progress:
                 progress(n, total)
+        while pending:
+            duplicates += engine.process(heapq.heappop(pending)[3]) is None
         engine.finish(end.timestamp())
         for c in engine.flush():
             latest[c.incident.incidentId] = c.incident

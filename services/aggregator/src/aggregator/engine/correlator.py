@@ -524,7 +524,9 @@ class CorrelationEngine:
         if len(group.open) >= cfg.max_open_per_group:
             oldest = min(group.open, key=lambda i: i.last_failure)
             self._close(group, oldest, "quiet", oldest.last_failure)
-        first_id = events[0].event_id
+        # The id derives from the earliest event (by time, then id) of those that opened it, so that
+        # the same events give the same id even when they arrive slightly out of order.
+        first_id = min(events, key=lambda e: (e.t, e.event_id)).event_id
         inc = IncidentState(
             incident_id=stable_id("inc_", key, first_id),
             key=key,
