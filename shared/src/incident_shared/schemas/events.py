@@ -261,7 +261,7 @@ def parse_event(
     record_source: EventSource = source
     if not from_client:
         with contextlib.suppress(TypeError, ValueError):
-            record_received = parse_iso(raw["receivedAt"])
+            record_received = parse_iso(raw.get("receivedAt", ""))
         if raw.get("source") in ("http", "alertmanager", "kafka"):
             record_source = raw["source"]
 
