@@ -64,7 +64,7 @@ export function formatAge(iso: string | null | undefined, now: number): string {
 
 export function formatCount(n: number | null | undefined): string {
   if (n === null || n === undefined || !Number.isFinite(n)) return "—";
-  return n >= 10_000 ? `${(n / 1000).toFixed(1)}k` : n.toLocaleString();
+  return n >= 10_000 ? `${(n / 1000).toFixed(1)}k` : Math.round(n).toLocaleString();
 }
 
 /** A value for an <input type="datetime-local"> as an ISO instant, or "" when empty. */

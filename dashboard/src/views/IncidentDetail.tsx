@@ -396,16 +396,16 @@ function TemplatesPanel({ incident }: { incident: Incident }) {
           <table className="w-full text-sm">
             <thead className="sticky top-0 bg-slate-900">
               <tr className="text-left text-xs text-slate-400">
-                <th className="pb-1 font-medium">Count</th>
-                <th className="pb-1 font-medium">Service</th>
+                <th className="pb-1 pr-3 font-medium">Count</th>
+                <th className="pb-1 pr-3 font-medium">Service</th>
                 <th className="pb-1 font-medium">Template</th>
               </tr>
             </thead>
             <tbody>
               {templates.map((t) => (
                 <tr key={`${t.fingerprint}-${t.service}`} className="border-t border-slate-800 align-top">
-                  <td className="py-1 pr-2 tabular-nums text-slate-200">{formatCount(t.count)}</td>
-                  <td className="py-1 pr-2 font-mono text-xs text-slate-300">{t.service}</td>
+                  <td className="py-1 pr-3 tabular-nums text-slate-200">{formatCount(t.count)}</td>
+                  <td className="py-1 pr-3 font-mono text-xs text-slate-300">{t.service}</td>
                   <td className="break-all py-1 font-mono text-xs text-slate-200">
                     {t.errorType && <span className="text-slate-500">{t.errorType}: </span>}
                     {t.template}
