@@ -9,7 +9,8 @@ import aiohttp
 import pytest
 
 from conftest import Feed, RawWebSocket, StartBroadcaster, app_of, event_ids, is_event, served_port
-from ws_broadcaster.app import METRICS
+from incident_shared.ids import stable_id
+from ws_broadcaster.app import HUB, METRICS
 
 pytestmark = pytest.mark.integration
 
@@ -160,6 +161,9 @@ async def test_a_client_reconnecting_to_another_replica_catches_up(
 
     # While the client is away an incident opens; it must be on the screen right after reconnecting.
     await feed.incident("inc_away", 1, ["checkout"], action="created", severity=4)
+    hub_b = app_of(replica_b)[HUB]
+    while not hub_b.active.snapshot(frozenset({"all"})):  # noqa: ASYNC110 - replica B has read it
+        await asyncio.sleep(0.05)
     again = await connect(replica_b)
     await again.send({"type": "subscribe", "channels": ["checkout"]})
     snapshot = await again.until(
@@ -169,3 +173,27 @@ async def test_a_client_reconnecting_to_another_replica_catches_up(
     await feed.event("checkout", "evt_after")
     await again.until(is_event("evt_after"))
     assert "evt_before" not in again.event_ids()
+
+
+async def test_records_straight_from_producers_are_shown_and_bad_ones_skipped(
+    start_broadcaster: StartBroadcaster, feed: Feed, connect: Any
+) -> None:
+    server = await start_broadcaster()
+    client = await connect(server)
+    await client.until(lambda m: m["type"] == "snapshot")
+    topic = feed.topics.events
+    await feed.producer.send_and_wait(topic, b"{not json", partition=0)
+    await feed.producer.send_and_wait(topic, b'{"service": "", "severity": 9}', partition=0)
+    bare = await feed.producer.send_and_wait(
+        topic, b'{"service": "legacy-app", "severity": 2, "message": "disk full", "extra": 1}', partition=0
+    )
+    await feed.event("api", "evt_marker")
+    await client.until(is_event("evt_marker"))
+
+    shown = [m["data"] for m in client.received if m["type"] == "event"]
+    assert [e["service"] for e in shown] == ["legacy-app", "api"]
+    # The id a record without one gets is the aggregator's: derived from the record's position.
+    assert shown[0]["eventId"] == stable_id("evt_", topic, bare.partition, bare.offset)
+    assert shown[0]["source"] == "kafka"
+    invalid = app_of(server)[METRICS].records_invalid.labels("events")._value.get()
+    assert invalid == 2

@@ -186,11 +186,18 @@ class EventsHandler:
                     record.value,
                     record_timestamp=from_epoch_ms(record.timestamp),
                     # The same id the aggregator derives for a record without one: its position.
-                    fallback_id=stable_id("evt_", record.partition, record.offset),
+                    fallback_id=stable_id("evt_", record.topic, record.partition, record.offset),
                 )
             except (EventValidationError, ValueError):
                 # The aggregator dead-letters such records; here they are only counted.
                 self._invalid.inc()
+                continue
+            except Exception:  # one record must never stop the live feed
+                self._invalid.inc()
+                log.exception(
+                    "skipping an event record that broke the decoder",
+                    extra={"partition": record.partition, "offset": record.offset},
+                )
                 continue
             encoded.append(encode_event(event, now))
         self._hub.publish_events(encoded)
@@ -216,6 +223,13 @@ class IncidentsHandler:
                 log.warning(
                     "skipping an undecodable incident change",
                     extra={"partition": record.partition, "offset": record.offset, "error": str(exc)[:300]},
+                )
+                continue
+            except Exception:  # the snapshot is rebuilt from this topic: never crash-loop on it
+                self._invalid.inc()
+                log.exception(
+                    "skipping an incident change that broke the decoder",
+                    extra={"partition": record.partition, "offset": record.offset},
                 )
                 continue
             self._hub.publish_incident(change)
