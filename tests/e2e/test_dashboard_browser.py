@@ -5,18 +5,23 @@ open it, see the summary, acknowledge it, see the change in a second page); this
 asserts that it passed. It also writes the README's screenshots to docs/screenshots/.
 
 Where the stack is: a `stack` fixture (from tests/e2e/conftest.py, once the whole stack can be
-started by the tests) with `api_url` and `dashboard_url`; otherwise II_E2E_API_URL and
-II_E2E_DASHBOARD_URL, or the `make up` defaults (http://localhost:5000, http://localhost:3000),
-skipped with a reason when nothing answers there.
+started by the tests) with `api_url` and optionally `ws_url` and `dashboard_url`; without a
+`dashboard_url` this test serves the built dashboard itself (a copy of dashboard/dist whose
+config.js points at the stack). Otherwise II_E2E_API_URL and II_E2E_DASHBOARD_URL, or the `make up`
+defaults (http://localhost:5000, http://localhost:3000), skipped with a reason when nothing answers.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import socket
 import subprocess
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,17 +47,54 @@ def _attr(obj: Any, name: str) -> str | None:
     return str(value) if value else None
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _serve_dashboard(api: str, ws: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Serves a copy of the built dashboard, configured at run time (config.js) for this stack."""
+    dist = ROOT / "dashboard" / "dist"
+    if not (dist / "index.html").exists():
+        pytest.fail("dashboard/dist is missing: run deploy/local/setup.d/dashboard.sh (make setup)")
+    site = workdir / "dashboard-dist"
+    shutil.copytree(dist, site)
+    (site / "config.js").write_text(f"window.__II_CONFIG__ = {json.dumps({'apiUrl': api, 'wsUrl': ws})};\n")
+    port = _free_port()
+    vite = ROOT / "dashboard" / "node_modules" / "vite" / "bin" / "vite.js"
+    argv = ["node", str(vite), "preview", "--outDir", str(site), "--port", str(port), "--strictPort"]
+    proc = subprocess.Popen([*argv, "--host", "127.0.0.1"], cwd=ROOT / "dashboard")
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while not _answers(url):
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.terminate()
+            pytest.fail(f"could not serve the dashboard at {url}")
+        time.sleep(0.3)
+    return proc, url
+
+
 @pytest.fixture
-def stack_urls(request: pytest.FixtureRequest) -> tuple[str, str]:
+def stack_urls(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str]]:
     """(API base, dashboard URL) of a running stack."""
     try:
         stack = request.getfixturevalue("stack")
     except pytest.FixtureLookupError:
         stack = None
-    if stack is not None:
-        api, dashboard = _attr(stack, "api_url"), _attr(stack, "dashboard_url")
-        if api and dashboard:
-            return api, dashboard
+    if stack is not None and (api := _attr(stack, "api_url")):
+        api = api.rstrip("/")
+        if dashboard := _attr(stack, "dashboard_url"):
+            yield api, dashboard
+            return
+        ws = _attr(stack, "ws_url") or api.replace("http", "ws", 1) + "/ws"
+        proc, url = _serve_dashboard(api, ws, tmp_path)
+        try:
+            yield api, url
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+        return
     explicit = "II_E2E_API_URL" in os.environ or "II_E2E_DASHBOARD_URL" in os.environ
     api = os.environ.get("II_E2E_API_URL", "http://localhost:5000").rstrip("/")
     dashboard = os.environ.get("II_E2E_DASHBOARD_URL", "http://localhost:3000").rstrip("/")
@@ -62,7 +104,7 @@ def stack_urls(request: pytest.FixtureRequest) -> tuple[str, str]:
         if explicit:
             pytest.fail(message)
         pytest.skip(message)
-    return api, dashboard
+    yield api, dashboard
 
 
 @pytest.mark.timeout(600)
