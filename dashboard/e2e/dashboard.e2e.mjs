@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
  * End to end, in a real browser (Debian's chromium through playwright-core), against a running
- * stack: posts a small storm through the REST API, sees its incident appear live on the overview,
- * opens it, sees the summary, acknowledges it, and sees the status change, also in a second page.
+ * stack: posts a small storm through the REST API, sees its events stream in and its incident
+ * appear live on the overview, opens it, sees the summary, acknowledges it (from the keyboard),
+ * sees the status change, also in a second page, resolves it and finds it in the history.
  * Writes docs/screenshots/dashboard.png, incident-detail.png and timeline.png.
  *
  *   node dashboard/e2e/dashboard.e2e.mjs
@@ -155,9 +156,10 @@ async function main() {
     await shot(page, "dashboard.png");
     await shot(page, "timeline.png", { locator: page.locator("#timeline") });
 
-    begin("open the incident");
+    begin("open the incident from the keyboard");
     await page.getByTestId("incident-filter").fill(DB);
-    await row.click();
+    await row.focus();
+    await page.keyboard.press("Enter");
     await page.waitForURL(`**/incidents/${incidentId}`);
     const detail = page.getByTestId("incident-detail");
     await detail.waitFor({ timeout: 30_000 });
@@ -177,8 +179,9 @@ async function main() {
     await second.locator('[data-testid="connection"][data-status="open"]').waitFor({ timeout: 30_000 });
     await second.locator('[data-testid="incident-status"] [data-status="active"]').waitFor({ timeout: 30_000 });
 
-    begin("acknowledge it");
-    await page.getByTestId("action-acknowledge").click();
+    begin("acknowledge it from the keyboard");
+    await page.getByTestId("action-acknowledge").focus();
+    await page.keyboard.press("Enter");
     await page.locator('[data-testid="incident-status"] [data-status="acknowledged"]').waitFor({ timeout: 60_000 });
 
     begin("the second page sees the acknowledgement live, without a reload");
@@ -191,6 +194,10 @@ async function main() {
     begin("resolve it, to leave the stack tidy");
     await page.getByTestId("action-resolve").click();
     await page.locator('[data-testid="incident-status"] [data-status="resolved"]').waitFor({ timeout: 60_000 });
+
+    begin("the history finds it, resolved");
+    await page.goto(`${DASHBOARD}/history?status=resolved&service=${encodeURIComponent(DB)}`, { waitUntil: "domcontentloaded" });
+    await page.locator(`[data-testid="incident-row"][data-incident-id="${incidentId}"][data-status="resolved"]`).waitFor({ timeout: 30_000 });
 
     if (pageErrors.length) throw new Error(`the page threw: ${pageErrors.join(" | ")}`);
     log("all steps passed");
