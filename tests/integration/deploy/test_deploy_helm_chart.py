@@ -252,3 +252,9 @@ def test_network_policies_open_the_gateway_to_the_cluster_and_close_the_rest(hel
     (aggregator_rule,) = policies["aggregator"]["spec"]["ingress"]
     assert len(aggregator_rule["from"]) == 1, "only the monitoring stack talks to the aggregator"
     assert not _by_kind(helm_template(*KUBE), "NetworkPolicy"), "off by default"
+
+
+def test_the_dashboard_finds_the_api_and_websocket_on_its_own_origin(helm_template: Render) -> None:
+    dashboard = _by_kind(helm_template(*PRODUCTION), "Deployment")["dashboard"]
+    env = {e["name"]: e["value"] for e in _pod(dashboard)["containers"][0]["env"]}
+    assert env == {"VITE_API_URL": "/", "VITE_WS_URL": "/ws"}, "paths resolve against the ingress host"
