@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import aiohttp
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewPartitions
 
 from conftest import Feed, RawWebSocket, StartBroadcaster, app_of, event_ids, is_event, served_port
 from incident_shared.ids import stable_id
-from ws_broadcaster.app import HUB, METRICS
+from incident_shared.schemas.events import Event
+from incident_shared.timeutil import utcnow
+from ws_broadcaster.app import HUB, METRICS, READERS
 
 pytestmark = pytest.mark.integration
 
@@ -102,12 +106,13 @@ async def test_a_stalled_client_does_not_delay_a_healthy_one(
 
     total = 2000
     big = "x" * 4000  # ~8 MB in all: far more than the stalled client's socket buffers hold
-    reading = asyncio.create_task(healthy.until(lambda m: m["type"] == "incident"))  # a browser reads all along
+    reading = asyncio.create_task(healthy.until(is_event(f"evt_{total - 1}")))  # a browser reads all along
     for start in range(0, total, 250):
         await feed.events([("api", f"evt_{i}") for i in range(start, start + 250)], message=big)
     await feed.incident("inc_1", 1, ["api"], action="created")
     await reading
     assert healthy.event_ids() == [f"evt_{i}" for i in range(total)]
+    assert not [m for m in healthy.received if m["type"] == "dropped"]
 
     received: list[dict[str, Any]] = []
     while sum(m["count"] for m in received if m["type"] == "dropped") + len(event_ids(received)) < total:
@@ -197,3 +202,49 @@ async def test_records_straight_from_producers_are_shown_and_bad_ones_skipped(
     assert shown[0]["source"] == "kafka"
     invalid = app_of(server)[METRICS].records_invalid.labels("events")._value.get()
     assert invalid == 2
+
+
+async def test_a_replica_far_behind_skips_to_the_newest_events_and_says_so(
+    start_broadcaster: StartBroadcaster, feed: Feed, connect: Any
+) -> None:
+    server = await start_broadcaster(WS_MAX_QUEUED_EVENTS=20, WS_MAX_EVENTS_LAG=100)
+    client = await connect(server)
+    await client.until(lambda m: m["type"] == "snapshot")
+    total = 2000
+    await feed.events([("api", f"evt_{i}") for i in range(total)])
+    skipped = app_of(server)[METRICS].events_skipped
+    while skipped._value.get() == 0:  # noqa: ASYNC110 - the reader notices its lag after a fetch
+        await asyncio.sleep(0.05)
+    # A marker produced while the reader is still catching up may be skipped too: send until one shows.
+    for n in range(100):
+        await feed.event("api", f"evt_marker{n}")
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(1):
+                await client.until(lambda m: any(e.startswith("evt_marker") for e in event_ids([m])))
+                break
+    assert any(e.startswith("evt_marker") for e in client.event_ids())
+    dropped = sum(m["count"] for m in client.received if m["type"] == "dropped")
+    assert dropped > 0  # the client was told it missed events
+    assert skipped._value.get() > 0
+    assert len(client.event_ids()) < total
+
+
+async def test_partitions_added_while_running_are_read(
+    start_broadcaster: StartBroadcaster, feed: Feed, connect: Any, kafka_bootstrap: str
+) -> None:
+    server = await start_broadcaster(WS_PARTITION_REFRESH_SECONDS=0.5)
+    client = await connect(server)
+    await client.until(lambda m: m["type"] == "snapshot")
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_partitions({feed.topics.events: NewPartitions(total_count=8)})
+    finally:
+        await admin.close()
+    events_reader = next(r for r in app_of(server)[READERS] if r.label == "events")
+    while len(events_reader.partitions) < 8:  # noqa: ASYNC110 - the reader looks every half second
+        await asyncio.sleep(0.1)
+    now = utcnow()
+    event = Event(eventId="evt_new_partition", service="api", severity=3, timestamp=now, receivedAt=now)
+    await feed.producer.send_and_wait(feed.topics.events, event.to_record(), partition=7)
+    await client.until(is_event("evt_new_partition"))

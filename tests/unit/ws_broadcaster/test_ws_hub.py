@@ -192,3 +192,16 @@ async def test_idle_clients_get_heartbeats(hub: Hub, connect: Any) -> None:
 
 def _client_of(hub: Hub, sock: Any) -> Client:
     return next(c for c in hub.clients if c._send.__self__ is sock)  # type: ignore[attr-defined]
+
+
+async def test_events_the_replica_skipped_are_reported_with_the_next_events(
+    hub: Hub, connect: Any, metrics: BroadcasterMetrics
+) -> None:
+    _, sock = connect()
+    await settle()
+    hub.events_skipped(5000)
+    hub.publish_events([make_event("pay", 1)])
+    await settle()
+    assert [f["type"] for f in sock.frames[-2:]] == ["dropped", "event"]
+    assert sock.frames[-2]["count"] == 5000
+    assert metrics.events_skipped._value.get() == 5000

@@ -145,6 +145,7 @@ def _kafka_readers(app: web.Application) -> Callable[[web.Application], AsyncIte
             handle=IncidentsHandler(hub, metrics),
             metrics=metrics,
             client_id=f"{SERVICE}-incidents",
+            refresh_seconds=settings.partition_refresh_seconds,
         )
         events = TopicReader(
             bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -155,6 +156,9 @@ def _kafka_readers(app: web.Application) -> Callable[[web.Application], AsyncIte
             metrics=metrics,
             client_id=f"{SERVICE}-events",
             max_records=max_records,
+            max_lag=settings.max_events_lag,
+            on_skip=hub.events_skipped,
+            refresh_seconds=settings.partition_refresh_seconds,
         )
         app[READERS].extend([incidents, events])
 

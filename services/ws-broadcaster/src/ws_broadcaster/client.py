@@ -160,6 +160,11 @@ class Client:
         self._dropped += dropped
         self._metrics.messages_dropped.inc(dropped)
 
+    def note_dropped(self, count: int) -> None:
+        """Events this client will never get for a reason outside it; told with the next events."""
+        if not self._closed:
+            self._dropped += count
+
     def fail(self, reason: str) -> None:
         """Gives up on this client: stops its writer and closes its connection."""
         if self._closed:

@@ -55,6 +55,9 @@ class TopicReader:
         metrics: BroadcasterMetrics,
         client_id: str,
         max_records: int = 2000,
+        max_lag: int | None = None,
+        on_skip: Callable[[int], None] | None = None,
+        refresh_seconds: float = 60.0,
     ) -> None:
         self.topic = topic
         self.label = label
@@ -66,6 +69,9 @@ class TopicReader:
         self._metrics = metrics
         self._client_id = client_id
         self._max_records = max_records
+        self._max_lag = max_lag
+        self._on_skip = on_skip
+        self._refresh_seconds = refresh_seconds
         self._next: dict[TopicPartition, int] = {}
         self._targets: dict[TopicPartition, int] = {}
 
@@ -112,13 +118,39 @@ class TopicReader:
         if not self.caught_up.is_set() and all(self._next.get(tp, 0) >= end for tp, end in self._targets.items()):
             self.caught_up.set()
 
-    def _update_lag(self, consumer: AIOKafkaConsumer) -> None:
+    def _update_lag(self, consumer: AIOKafkaConsumer) -> int:
         lag = 0
         for tp in self.partitions:
             highwater = consumer.highwater(tp)
             if highwater is not None:
                 lag += max(0, highwater - self._next.get(tp, highwater))
         self._metrics.consumer_lag.labels(self.label).set(lag)
+        return lag
+
+    async def _skip_to_end(self, consumer: AIOKafkaConsumer, lag: int) -> None:
+        """A live view is worth nothing minutes late: jump to the newest records, and say so."""
+        await consumer.seek_to_end(*self.partitions)
+        for tp in self.partitions:
+            self._next[tp] = await consumer.position(tp)
+        log.warning("fell behind the topic; skipped to its end", extra={"topic": self.topic, "skipped": lag})
+        if self._on_skip is not None:
+            self._on_skip(lag)
+
+    async def _refresh_partitions(self, consumer: AIOKafkaConsumer) -> None:
+        """Picks up partitions added since the start (read from their beginning), keeping positions."""
+        known = set(self.partitions)
+        added = [tp for p in await self._partition_ids() if (tp := TopicPartition(self.topic, p)) not in known]
+        if not added:
+            return
+        positions = {tp: self._next[tp] for tp in self.partitions}
+        self.partitions = [*self.partitions, *added]
+        consumer.assign(self.partitions)
+        for tp, offset in positions.items():
+            consumer.seek(tp, offset)
+        await consumer.seek_to_beginning(*added)
+        for tp in added:
+            self._next[tp] = await consumer.position(tp)
+        log.info("reading new partitions", extra={"topic": self.topic, "partitions": [tp.partition for tp in added]})
 
     async def run(self) -> None:
         """Reads until cancelled; reconnects (from the same positions' rules) after a failure."""
@@ -149,7 +181,12 @@ class TopicReader:
 
     async def _loop(self, consumer: AIOKafkaConsumer) -> None:
         consumed = self._metrics.records_consumed.labels(self.label)
+        loop = asyncio.get_running_loop()
+        next_refresh = loop.time() + self._refresh_seconds
         while True:
+            if loop.time() >= next_refresh:
+                await self._refresh_partitions(consumer)
+                next_refresh = loop.time() + self._refresh_seconds
             batches = await consumer.getmany(timeout_ms=500, max_records=self._max_records)
             records: list[Record] = []
             for tp, batch in batches.items():
@@ -164,7 +201,9 @@ class TopicReader:
                 for tp in self.partitions:
                     self._next[tp] = max(self._next.get(tp, 0), await consumer.position(tp))
                 self._check_caught_up()
-            self._update_lag(consumer)
+            lag = self._update_lag(consumer)
+            if self._max_lag is not None and lag > self._max_lag:
+                await self._skip_to_end(consumer, lag)
 
 
 class EventsHandler:

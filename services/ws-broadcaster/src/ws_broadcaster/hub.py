@@ -162,6 +162,12 @@ class Hub:
                 for client in clients:
                     client.enqueue_events(chunk)
 
+    def events_skipped(self, count: int) -> None:
+        """The replica skipped `count` events to catch up; every client hears it (as `dropped`)."""
+        self._metrics.events_skipped.inc(count)
+        for client in list(self._clients):
+            client.note_dropped(count)
+
     def publish_incident(self, change: IncidentChange) -> None:
         """Applies an incident change to the snapshot and, once the snapshot is loaded, broadcasts it."""
         applied = self.active.apply(change)

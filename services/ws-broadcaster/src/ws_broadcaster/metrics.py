@@ -47,6 +47,11 @@ class BroadcasterMetrics:
             "Events not delivered because a client fell behind (it is told how many)",
             registry=registry,
         )
+        self.events_skipped = Counter(
+            "ws_broadcaster_events_skipped_total",
+            "Events skipped because the replica fell more than WS_MAX_EVENTS_LAG behind the topic",
+            registry=registry,
+        )
         self.client_messages = Counter(
             "ws_broadcaster_client_messages_total",
             "Messages received from clients, by outcome",

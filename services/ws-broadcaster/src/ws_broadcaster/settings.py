@@ -26,6 +26,11 @@ class BroadcasterSettings(CommonSettings):
     heartbeat_seconds: float = Field(20.0, validation_alias="WS_HEARTBEAT_SECONDS", gt=0)
     # The most events one coalesced `events` frame carries (clients that opted into batching).
     max_batch_events: int = Field(500, validation_alias="WS_MAX_BATCH_EVENTS", ge=1)
+    # A replica further behind the events topic than this skips to its end (clients are told how many
+    # events they missed): a live view minutes late is worse than one with a gap.
+    max_events_lag: int = Field(50_000, validation_alias="WS_MAX_EVENTS_LAG", ge=1)
+    # How often each reader looks for partitions added to its topic.
+    partition_refresh_seconds: float = Field(60.0, validation_alias="WS_PARTITION_REFRESH_SECONDS", gt=0)
     max_clients: int = Field(10_000, validation_alias="WS_MAX_CLIENTS", ge=1)
     max_channels_per_client: int = Field(500, validation_alias="WS_MAX_CHANNELS_PER_CLIENT", ge=1)
     # permessage-deflate costs CPU per client per frame, which defeats serializing once for all
