@@ -60,6 +60,9 @@ class Runtime:
     projection: Projection | None = None
     mongo_client: AsyncMongoClient[dict[str, Any]] | None = None
     consuming: bool = False
+    # Set once MongoDB is ready (or at once without a projection): no batch is acknowledged before
+    # its events can be projected.
+    projection_ready: asyncio.Event = field(default_factory=asyncio.Event)
     latest_event_time: float = 0.0
 
 
@@ -146,6 +149,7 @@ def build_app(  # noqa: PLR0915 - the agents close over one runtime; splitting t
     async def handle_events(stream: Any, *, forward: bool) -> None:
         partitions = EVENTS.partitions
         async for batch in stream.take_events(settings.batch_size, within=settings.batch_seconds):
+            await rt.projection_ready.wait()
             rt.consuming = True
             started = time.perf_counter()
             async with rt.lock:
@@ -206,6 +210,7 @@ def build_app(  # noqa: PLR0915 - the agents close over one runtime; splitting t
                 log.warning("invalid incident command", extra={"offset": ev.message.offset})
                 continue
             key = ev.message.key.decode() if ev.message.key else None
+            await rt.projection_ready.wait()
             async with rt.lock:
                 result = rt.engine.apply_command(cmd, key)
                 rt.metrics.commands.labels("applied" if result.applied else result.reason).inc()
@@ -220,6 +225,7 @@ def build_app(  # noqa: PLR0915 - the agents close over one runtime; splitting t
                 rt.metrics.summaries.labels("invalid").inc()
                 continue
             key = ev.message.key.decode() if ev.message.key else None
+            await rt.projection_ready.wait()
             async with rt.lock:
                 merged = rt.engine.apply_summary(summary, key)
                 rt.metrics.summaries.labels("merged" if merged else "stale").inc()
@@ -228,6 +234,8 @@ def build_app(  # noqa: PLR0915 - the agents close over one runtime; splitting t
     @app.timer(settings.quiet_check_seconds)  # type: ignore[untyped-decorator]
     async def close_quiet() -> None:
         """Wall-clock housekeeping: close what went quiet, forget what expired."""
+        if not rt.projection_ready.is_set():
+            return
         async with rt.lock:
             rt.engine.close_quiet(time.time())
             if rt.latest_event_time:
@@ -246,6 +254,7 @@ def build_app(  # noqa: PLR0915 - the agents close over one runtime; splitting t
     class MongoProjection(faust.Service):
         async def on_start(self) -> None:
             if not settings.project_to_mongo:
+                rt.projection_ready.set()
                 return
             client: AsyncMongoClient[dict[str, Any]] = mongo.make_client(
                 settings.mongodb_uri.get_secret_value(), app_name="aggregator"
@@ -254,6 +263,7 @@ def build_app(  # noqa: PLR0915 - the agents close over one runtime; splitting t
             await mongo.ensure_indexes(db)
             rt.mongo_client = client
             rt.projection = Projection(db)
+            rt.projection_ready.set()
 
         async def on_stop(self) -> None:
             if rt.mongo_client is not None:
