@@ -54,8 +54,7 @@ class ActiveIncidents:
         """Applies one change; returns it when it is news, None when it is stale or a duplicate."""
         incident = change.incident
         known = self._active.get(incident.incidentId)
-        known_version = known.version if known else self._resolved.get(incident.incidentId, 0)
-        if incident.version <= known_version:
+        if incident.version <= self._known_version(incident.incidentId):
             return None
         entry = IncidentEntry(
             incident_id=incident.incidentId,
@@ -67,15 +66,31 @@ class ActiveIncidents:
         )
         self._snapshot_all = None
         if incident.status == "resolved":
-            self._active.pop(incident.incidentId, None)
-            self._resolved[incident.incidentId] = incident.version
-            self._resolved.move_to_end(incident.incidentId)
-            while len(self._resolved) > _RESOLVED_MEMORY:
-                self._resolved.popitem(last=False)
+            self._mark_resolved(incident.incidentId, incident.version)
         else:
             self._resolved.pop(incident.incidentId, None)
             self._active[incident.incidentId] = entry
         return AppliedChange(change.action, entry, known.services if known else frozenset())
+
+    def _known_version(self, incident_id: str) -> int:
+        known = self._active.get(incident_id)
+        return known.version if known else self._resolved.get(incident_id, 0)
+
+    def _mark_resolved(self, incident_id: str, version: int) -> None:
+        if self._active.pop(incident_id, None) is not None:
+            self._snapshot_all = None
+        self._resolved[incident_id] = version
+        self._resolved.move_to_end(incident_id)
+        while len(self._resolved) > _RESOLVED_MEMORY:
+            self._resolved.popitem(last=False)
+
+    def note_resolved(self, incident_id: str, version: int) -> bool:
+        """Applies a resolution known only by id and version (nothing to broadcast: used while loading,
+        when most of the compacted topic is long-resolved incidents not worth validating in full)."""
+        if version <= self._known_version(incident_id):
+            return False
+        self._mark_resolved(incident_id, version)
+        return True
 
     def forget(self, incident_id: str) -> None:
         """A tombstone on the compacted topic: the incident is gone."""

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, TypeAlias
 
+import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import ValidationError
@@ -255,6 +256,9 @@ class IncidentsHandler:
                 if record.key is not None:
                     self._hub.forget_incident(record.key.decode(errors="replace"))
                 continue
+            if not self._hub.incidents_loaded and (resolved := _resolved_id_version(record.value)):
+                self._hub.note_resolved(*resolved)
+                continue
             try:
                 change = IncidentChange.model_validate_json(record.value)
             except ValidationError as exc:
@@ -272,6 +276,21 @@ class IncidentsHandler:
                 )
                 continue
             self._hub.publish_incident(change)
+
+
+def _resolved_id_version(value: bytes) -> tuple[str, int] | None:
+    """(incidentId, version) when the change is a resolution; None otherwise or when unsure."""
+    try:
+        raw = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+    incident = raw.get("incident") if isinstance(raw, dict) else None
+    if not isinstance(incident, dict) or incident.get("status") != "resolved":
+        return None
+    incident_id, version = incident.get("incidentId"), incident.get("version")
+    if isinstance(incident_id, str) and isinstance(version, int) and not isinstance(version, bool):
+        return incident_id, version
+    return None
 
 
 def describe(reader: TopicReader) -> dict[str, Any]:

@@ -181,6 +181,11 @@ class Hub:
                 for client in clients:
                     client.enqueue(frame, "incident")
 
+    def note_resolved(self, incident_id: str, version: int) -> None:
+        """A resolution read while loading the snapshot (nothing is broadcast before it is loaded)."""
+        self.active.note_resolved(incident_id, version)
+        self._metrics.active_incidents.set(len(self.active))
+
     def forget_incident(self, incident_id: str) -> None:
         self.active.forget(incident_id)
         self._metrics.active_incidents.set(len(self.active))
