@@ -248,3 +248,15 @@ async def test_partitions_added_while_running_are_read(
     event = Event(eventId="evt_new_partition", service="api", severity=3, timestamp=now, receivedAt=now)
     await feed.producer.send_and_wait(feed.topics.events, event.to_record(), partition=7)
     await client.until(is_event("evt_new_partition"))
+
+
+async def test_shutting_down_sends_clients_elsewhere(start_broadcaster: StartBroadcaster, connect: Any) -> None:
+    server = await start_broadcaster()
+    client = await connect(server)
+    await client.until(lambda m: m["type"] == "snapshot")
+    closing = asyncio.create_task(server.close())
+    message = await client.ws.receive(timeout=30)
+    await closing
+    # 1001 "going away": a browser reconnects (to another replica) rather than giving up.
+    assert message.type == aiohttp.WSMsgType.CLOSE
+    assert message.data == aiohttp.WSCloseCode.GOING_AWAY
