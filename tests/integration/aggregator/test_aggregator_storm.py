@@ -17,7 +17,7 @@ from pymongo import AsyncMongoClient
 from aggregator.engine import load_config
 from aggregator.replay import diff, live_incidents, replay
 from incident_shared.schemas.events import Event
-from incident_shared.schemas.incidents import IncidentChange
+from incident_shared.schemas.incidents import IncidentChange, IncidentCommand, IncidentSummary
 from incident_shared.topics import Topics
 
 pytestmark = pytest.mark.integration
@@ -116,6 +116,35 @@ async def wait_for(db: Any, predicate: Any, limit: float = 180.0) -> None:
     raise AssertionError("the aggregator did not get there in time")
 
 
+async def _send_command_and_summary(bootstrap: str, topics: Topics, incident: dict[str, Any]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        key = incident["routingKey"].encode()
+        command = IncidentCommand(
+            commandId="cmd_it1",
+            incidentId=incident["incidentId"],
+            action="acknowledge",
+            actor="alice",
+            issuedAt=datetime.now(UTC),
+        )
+        await producer.send_and_wait(topics.incident_commands, command.model_dump_json().encode(), key=key)
+        summary = IncidentSummary(
+            incidentId=incident["incidentId"],
+            basedOnVersion=incident["version"],
+            kind="rule-based",
+            provider="rule-based",
+            summary="payments-db is saturated",
+            rootCause="connection limit",
+            suggestedActions=["raise max_connections"],
+            confidence=0.4,
+            generatedAt=datetime.now(UTC),
+        )
+        await producer.send_and_wait(topics.incident_summaries, summary.model_dump_json().encode(), key=key)
+    finally:
+        await producer.stop()
+
+
 async def _all_events_projected(db: Any, n: int) -> bool:
     return await db.events.count_documents({}) >= n and await db.incidents.count_documents({}) >= 2
 
@@ -178,6 +207,26 @@ async def test_a_storm_becomes_a_few_incidents_in_mongodb_and_on_the_topic(
         )
         assert d["onlyLive"] == d["onlyReplay"] == []
         assert d["same"] == 2, d["changed"]
+        # A person acknowledges it and the summarizer summarizes it, both keyed by its routing key.
+        await _send_command_and_summary(kafka_bootstrap, topics, cascade)
+
+        async def applied(d: Any) -> bool:
+            doc = await d.incidents.find_one({"_id": cascade["incidentId"]})
+            return bool(doc and doc["lastCommandId"] == "cmd_it1" and doc["aiGeneratedSummary"])
+
+        await wait_for(db, applied, limit=60)
+        doc = await db.incidents.find_one({"_id": cascade["incidentId"]})
+        assert doc is not None
+        assert doc["status"] == "acknowledged"
+        assert doc["acknowledgedBy"] == "alice"
+        assert doc["summaryKind"] == "rule-based"
+        assert doc["summaryBasedOnVersion"] == cascade["version"]
+        assert doc["version"] == cascade["version"] + 2
+        actions = [
+            IncidentChange.model_validate_json(r.value).action
+            for r in await read_topic(kafka_bootstrap, topics.incidents)
+        ]
+        assert "summary_updated" in actions
     finally:
         await client.close()
 

@@ -309,3 +309,36 @@ def test_incidents_fill_every_field() -> None:
     assert 1 <= len(inc.sampleEvents) <= cfg.max_sample_events
     assert inc.sampleEvents[0]["eventId"].startswith("evt_")
     assert inc.templates[0].count == 12
+
+
+def test_a_record_replayed_after_a_crash_is_not_counted_twice() -> None:
+    s = Scenario().emit("api", 5, "upstream timeout {i}", count=10)
+    engine = CorrelationEngine(s.config, MemoryStore())
+    for offset, e in enumerate(s.events):
+        engine.process(e, source="events/3", offset=offset)
+    engine.flush()
+    # The same records again (ids forgotten, as if those writes were lost): their positions say enough.
+    assert isinstance(engine.store, MemoryStore)
+    engine.store.ids.clear()
+    assert all(engine.process(e, source="events/3", offset=o) is None for o, e in enumerate(s.events))
+    [inc] = engine.incidents()
+    assert inc.event_count == 10
+
+
+def test_a_record_whose_id_was_saved_without_its_group_is_applied_on_replay() -> None:
+    s = Scenario().emit("api", 5, "upstream timeout {i}", count=4)
+    engine = CorrelationEngine(s.config, MemoryStore())
+    for offset, e in enumerate(s.events[:2]):
+        engine.process(e, source="events/3", offset=offset)
+    engine.flush()
+    # A crash after the ids of records 2-3 were written but before their group was.
+    assert isinstance(engine.store, MemoryStore)
+    for offset, e in enumerate(s.events[2:], start=2):
+        engine.store.remember("api\x1f" + e.eventId, e.timestamp.timestamp(), f"events/3@{offset}")
+    outcomes = [engine.process(e, source="events/3", offset=o) for o, e in enumerate(s.events) if o >= 2]
+    assert all(o is not None for o in outcomes)
+    engine.flush()
+    [inc] = engine.incidents()
+    assert inc.event_count == 4
+    # The same id at another position is a duplicate (a producer's retry).
+    assert engine.process(s.events[0], source="events/1", offset=99) is None

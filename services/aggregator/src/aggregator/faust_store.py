@@ -38,7 +38,7 @@ class FaustStore:
         self._baselines: dict[str, Baseline] = {}
         self._dirty_baselines: set[str] = set()
         self._deleted_baselines: set[str] = set()
-        self._seen_new: dict[str, float] = {}
+        self._seen_new: dict[str, list[Any]] = {}
         self._counts_pending: dict[tuple[str, int], int] = {}
         self._counts_cache: dict[tuple[str, int], int] = {}
 
@@ -104,14 +104,17 @@ class FaustStore:
         return cached
 
     # seen event ids
-    def seen(self, event_id: str) -> bool:
-        return event_id in self._seen_new or event_id in self._seen_table
+    def seen(self, event_id: str) -> str | None:
+        entry = self._seen_new.get(event_id)
+        if entry is None:
+            entry = self._seen_table.get(event_id)
+        return None if entry is None else str(entry[1])
 
-    def remember(self, event_id: str, t: float) -> None:
-        self._seen_new[event_id] = t
+    def remember(self, event_id: str, t: float, tag: str = "") -> None:
+        self._seen_new[event_id] = [t, tag]
 
     def expire(self, before: float) -> None:
-        for key, t in list(self._seen_table.items()):
+        for key, (t, _) in list(self._seen_table.items()):
             if t < before:
                 del self._seen_table[key]
         # Minute counts expire with their window (the table's `expires`); the read cache goes too.
@@ -131,8 +134,8 @@ class FaustStore:
             self._baselines_table.pop(key, None)
         for key in self._dirty_baselines:
             self._baselines_table[key] = self._baselines[key].to_dict()
-        for event_id, t in self._seen_new.items():
-            self._seen_table[event_id] = t
+        for event_id, entry in self._seen_new.items():
+            self._seen_table[event_id] = entry
         for (key, minute), n in self._counts_pending.items():
             self._counts._apply_window_op(operator.add, key, n, minute * 60.0 + 30.0)
         self._dirty_groups.clear()

@@ -182,7 +182,7 @@ def build_app(  # noqa: PLR0915 - the agents close over one runtime; splitting t
                         # The decoded event, so that a fallback id stays the one derived here.
                         await rekeyed_topic.send(key=key.encode(), value=parsed.to_record())
                         continue
-                    outcome = rt.engine.process(parsed)
+                    outcome = rt.engine.process(parsed, source=f"{msg.topic}/{msg.partition}", offset=msg.offset)
                     if outcome is None:
                         rt.metrics.duplicates.inc()
                         continue
@@ -284,9 +284,17 @@ def _add_pages(app: faust.App, rt: Runtime) -> None:
     @page("/health/ready")
     async def ready(self: Any, request: Any) -> Any:
         assigned = bool(app.consumer.assignment()) if app.consumer else False
-        if assigned and not app.rebalancing:
+        down = [
+            name
+            for name, ok in (
+                ("kafka-assignment", assigned and not app.rebalancing),
+                ("mongodb-projection", rt.projection_ready.is_set()),
+            )
+            if not ok
+        ]
+        if not down:
             return self.json({"status": "ready", "consuming": rt.consuming})
-        return self.json({"status": "not ready", "down": ["kafka-assignment"]}, status=503)
+        return self.json({"status": "not ready", "down": down}, status=503)
 
     @page("/health")
     async def health(self: Any, request: Any) -> Any:

@@ -131,19 +131,32 @@ class CorrelationEngine:
     def now(self) -> float:
         return self._clock() if self._clock else self._now_event
 
-    def process(self, event: Event) -> Outcome | None:
-        """Takes one event; returns None for an event id already seen (a duplicate)."""
+    def process(self, event: Event, *, source: str | None = None, offset: int = -1) -> Outcome | None:
+        """Takes one event; returns None for a duplicate.
+
+        A duplicate is an event id already seen, or (when the caller names the record's `source`
+        and `offset`) a record at or before the last one of that source applied to the group.
+        """
         service = event.service
         key = self._group_of.get(service, service)
+        if source is not None:
+            group = self._group(key)
+            if offset <= group.offsets.get(source, -1):
+                return None
+            group.offsets[source] = offset
         # Store keys of per-group data start with the correlation key and \x1f: a partitioned
         # store keeps everything of one group together.
         prefix = key + "\x1f"
         seen_key = prefix + event.eventId
-        if self.store.seen(seen_key):
+        tag = f"{source}@{offset}" if source is not None else ""
+        seen = self.store.seen(seen_key)
+        # Seen at this very position means the id was stored but not the group (a partial write
+        # before a crash): the record is new to the group. Seen elsewhere, it is a duplicate.
+        if seen is not None and (not tag or seen != tag):
             return None
         cfg = self.config
         t = event.timestamp.timestamp()
-        self.store.remember(seen_key, t)
+        self.store.remember(seen_key, t, tag)
         self._now_event = max(self._now_event, t)
         tpl = self.miner.template(service, event.errorType, event.message)
         group = self._group(key)

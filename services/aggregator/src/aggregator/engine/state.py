@@ -125,6 +125,10 @@ class GroupState:
     pending: dict[str, Pending] = field(default_factory=dict)
     evidence: dict[str, list[str]] = field(default_factory=dict)  # service -> services its messages name
     services: list[str] = field(default_factory=list)  # services seen in the group (bounded)
+    # The highest record position applied per source ("topic/partition"), kept in the same write as
+    # the rest of the group: a record replayed after a crash is recognised even if other writes of
+    # its batch were lost.
+    offsets: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

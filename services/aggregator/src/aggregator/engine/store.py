@@ -27,8 +27,10 @@ class EngineStore(Protocol):
         """Adds `n` to the key's count in the tumbling one-minute window `minute` (epoch minutes)."""
 
     def get_count(self, key: str, minute: int) -> int: ...
-    def seen(self, event_id: str) -> bool: ...
-    def remember(self, event_id: str, t: float) -> None: ...
+    def seen(self, event_id: str) -> str | None:
+        """The position tag the event id was remembered with, or None if it was not."""
+
+    def remember(self, event_id: str, t: float, tag: str = "") -> None: ...
     def expire(self, before: float) -> None:
         """Forgets event ids and minute counts older than `before` (event time, epoch seconds)."""
 
@@ -43,7 +45,7 @@ class MemoryStore:
         self.groups: dict[str, GroupState] = {}
         self.baselines: dict[str, Baseline] = {}
         self.counts: dict[tuple[str, int], int] = {}
-        self.ids: OrderedDict[str, float] = OrderedDict()
+        self.ids: OrderedDict[str, tuple[float, str]] = OrderedDict()
 
     def get_group(self, key: str) -> GroupState | None:
         return self.groups.get(key)
@@ -76,16 +78,17 @@ class MemoryStore:
     def get_count(self, key: str, minute: int) -> int:
         return self.counts.get((key, minute), 0)
 
-    def seen(self, event_id: str) -> bool:
-        return event_id in self.ids
+    def seen(self, event_id: str) -> str | None:
+        entry = self.ids.get(event_id)
+        return entry[1] if entry else None
 
-    def remember(self, event_id: str, t: float) -> None:
-        self.ids[event_id] = t
+    def remember(self, event_id: str, t: float, tag: str = "") -> None:
+        self.ids[event_id] = (t, tag)
 
     def expire(self, before: float) -> None:
         # Ids arrive roughly in event-time order; an id with a late timestamp is kept a little longer.
         while self.ids:
-            event_id, t = next(iter(self.ids.items()))
+            event_id, (t, _) = next(iter(self.ids.items()))
             if t >= before:
                 break
             del self.ids[event_id]
