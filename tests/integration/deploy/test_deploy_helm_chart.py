@@ -204,7 +204,7 @@ def test_the_service_monitor_scrapes_metrics_of_every_python_service(helm_templa
 def test_the_aggregator_mounts_the_correlation_config_the_repository_ships(helm_template: Render) -> None:
     chart_copy = (CHART / "files" / "correlation.toml").read_text()
     assert chart_copy == (REPO / "deploy" / "config" / "correlation.toml").read_text(), (
-        "helm/incident-intelligence/files/correlation.toml must be a copy of deploy/config/correlation.toml"
+        "helm/incident-intelligence/files/correlation.toml must link to deploy/config/correlation.toml"
     )
     docs = helm_template(*KUBE)
     (config,) = [d for d in docs if d["kind"] == "ConfigMap"]
