@@ -106,3 +106,20 @@ def test_an_image_is_multi_stage_non_root_with_a_healthcheck(path: str, dockerfi
     assert dockerfile.final("HEALTHCHECK"), "the runtime stage has a HEALTHCHECK"
     assert "/health/live" in dockerfile.final("HEALTHCHECK")[-1]
     assert dockerfile.final("EXPOSE"), "the runtime stage documents its port"
+
+
+def test_the_dashboard_renders_its_runtime_config_where_nginx_includes_it(dockerfiles: dict[str, Any]) -> None:
+    dockerfile = dockerfiles["dashboard/Dockerfile"]
+    env = " ".join(dockerfile.final("ENV"))
+    output_dir = re.search(r"NGINX_ENVSUBST_OUTPUT_DIR=(\S+)", env)
+    assert output_dir, "the entrypoint renders templates into a writable directory"
+    (template_copy,) = [c for c in dockerfile.final("COPY") if "/etc/nginx/templates/" in c]
+    target = template_copy.split()[-1].removeprefix("/etc/nginx/templates/").removesuffix(".template")
+    rendered = f"{output_dir.group(1).rstrip('/')}/{target}"
+    nginx_conf = (REPO / "dashboard" / "nginx.conf").read_text()
+    includes = re.findall(r"include\s+(\S+);", nginx_conf)
+    assert any(Path(rendered).match(pattern) for pattern in includes), f"nginx.conf never includes {rendered}"
+    template = (REPO / "dashboard" / "nginx-config.js.conf.template").read_text()
+    assert set(re.findall(r"\$\{(\w+)\}", template)) == {"VITE_API_URL", "VITE_WS_URL"}
+    for name in ("VITE_API_URL", "VITE_WS_URL"):
+        assert f'{name}=""' in env, f"{name} defaults to empty, or envsubst would leave ${{{name}}} in config.js"
