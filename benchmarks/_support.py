@@ -44,7 +44,7 @@ def process(args: list[str], env: Mapping[str, str], ready_url: str | None = Non
     logs = ROOT / ".local/logs"
     logs.mkdir(parents=True, exist_ok=True)
     log = (logs / f"bench-{Path(args[-1]).stem.replace('.', '-')}.log").open("ab")
-    proc = subprocess.Popen(args, env={**os.environ, **env}, stdout=log, stderr=log, cwd=ROOT)  # noqa: S603
+    proc = subprocess.Popen(args, env={**os.environ, **env}, stdout=log, stderr=log, cwd=ROOT)
     try:
         if ready_url:
             wait_http(ready_url)
@@ -63,8 +63,8 @@ def vegeta() -> str:
     found = shutil.which("vegeta") or str(ROOT / ".local/bin/vegeta")
     if not Path(found).exists():
         print("building the vegeta load generator (first run only)...", file=sys.stderr)
-        subprocess.run(  # noqa: S603
-            ["go", "install", "github.com/tsenart/vegeta/v12@v12.13.0"],  # noqa: S607
+        subprocess.run(
+            ["go", "install", "github.com/tsenart/vegeta/v12@v12.13.0"],
             env={**os.environ, "GOBIN": str(ROOT / ".local/bin")},
             check=True,
         )

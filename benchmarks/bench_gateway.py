@@ -25,10 +25,10 @@ import aiohttp
 import orjson
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _support import KAFKA, MONGO, PYTHON, ROOT, free_port, process, row, vegeta  # noqa: E402
+from _support import KAFKA, MONGO, PYTHON, ROOT, free_port, process, row, vegeta
 
-from incident_shared.kafka import ensure_topics, make_producer  # noqa: E402
-from incident_shared.topics import Topics  # noqa: E402
+from incident_shared.kafka import ensure_topics, make_producer
+from incident_shared.topics import Topics
 
 BATCH = 250
 DURATION_S = 10.0
@@ -100,10 +100,10 @@ def attack(url: str, rate: int, duration: str, workers: int = 64) -> dict[str, A
     attack_cmd = [tool, "attack", "-format=json", f"-rate={rate}", f"-duration={duration}", "-timeout=10s"]
     if rate == 0:
         attack_cmd += [f"-max-workers={workers}", f"-workers={workers}"]
-    result = subprocess.run(attack_cmd, input=json.dumps(target).encode() + b"\n", capture_output=True, check=False)  # noqa: S603
+    result = subprocess.run(attack_cmd, input=json.dumps(target).encode() + b"\n", capture_output=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"vegeta failed: {result.stderr.decode()[-500:]}")
-    report = subprocess.run([tool, "report", "-type=json"], input=result.stdout, capture_output=True, check=True)  # noqa: S603
+    report = subprocess.run([tool, "report", "-type=json"], input=result.stdout, capture_output=True, check=True)
     data: dict[str, Any] = json.loads(report.stdout)
     return data
 
