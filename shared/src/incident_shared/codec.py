@@ -41,4 +41,3 @@ def loads(data: bytes | bytearray | memoryview | str) -> Any:
 
 def dumps_str(value: Any) -> str:
     return dumps(value).decode()
-

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-import secrets
+import random
 import time
+
+# Ids need to be unique, not unpredictable: 64 random bits after the millisecond, from a generator
+# seeded by the OS, at a fraction of the cost of `secrets` on the ingest hot path.
+_random = random.Random()  # noqa: S311 - uniqueness, not secrecy
 
 
 def _time_ordered(prefix: str) -> str:
-    return f"{prefix}{time.time_ns() // 1_000_000:012x}{secrets.token_hex(8)}"
+    return f"{prefix}{time.time_ns() // 1_000_000:012x}{_random.getrandbits(64):016x}"
 
 
 def new_event_id() -> str:

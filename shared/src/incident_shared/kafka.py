@@ -14,10 +14,37 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.partitioner import DefaultPartitioner
 
 from incident_shared.topics import ALL_TOPICS, Topics, TopicSpec
 
 log = logging.getLogger(__name__)
+
+
+class CachingPartitioner:
+    """Kafka's default partitioning (murmur2 of the key, as the Java client does), cached per key.
+
+    aiokafka computes murmur2 in pure Python for every record; events are keyed by a few hundred
+    services at most, so a bounded cache turns that into a dictionary lookup.
+    """
+
+    _MAX_KEYS = 10_000
+
+    def __init__(self) -> None:
+        self._default = DefaultPartitioner()
+        self._cache: dict[tuple[bytes, int], int] = {}
+
+    def __call__(self, key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+        if key is None:
+            return int(self._default(key, all_partitions, available))
+        slot = (key, len(all_partitions))
+        partition = self._cache.get(slot)
+        if partition is None:
+            if len(self._cache) >= self._MAX_KEYS:
+                self._cache.clear()
+            partition = int(self._default(key, all_partitions, available))
+            self._cache[slot] = partition
+        return partition
 
 
 def producer_config(bootstrap_servers: str, client_id: str, **overrides: Any) -> dict[str, Any]:
@@ -32,6 +59,7 @@ def producer_config(bootstrap_servers: str, client_id: str, **overrides: Any) ->
         "compression_type": None,
         "request_timeout_ms": 15_000,
         "retry_backoff_ms": 200,
+        "partitioner": CachingPartitioner(),
     }
     config.update(overrides)
     return config

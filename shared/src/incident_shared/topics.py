@@ -24,7 +24,7 @@ class TopicSpec:
     base: str
     partitions: int
     key: str
-    schema: type[BaseModel] | None
+    schema: type[BaseModel] | type[Event] | None
     producers: tuple[str, ...]
     consumers: tuple[str, ...]
     description: str

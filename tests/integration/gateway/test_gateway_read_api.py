@@ -7,6 +7,7 @@ contract between the two.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,7 +27,7 @@ def event_doc(i: int, service: str, severity: int, incident_id: str | None = Non
     event = Event(
         eventId=f"evt_{i:04d}", service=service, severity=severity, timestamp=ts, message=f"failure {i}", receivedAt=ts
     )
-    doc = event.model_dump()
+    doc = dataclasses.asdict(event)
     doc.update(
         incidentId=incident_id, fingerprint=f"fp-{service}", template="failure <NUM>", minute=ts.replace(second=0)
     )
