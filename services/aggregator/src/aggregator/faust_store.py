@@ -31,7 +31,13 @@ class FaustStore:
         self.reset()
 
     def reset(self) -> None:
-        """Forgets every cached object (partitions were revoked or assigned)."""
+        """Forgets every cached object (partitions were revoked or assigned).
+
+        Buffered writes are kept if there are any: they are the state of a batch whose side effects
+        are already out, and dropping them would lose that batch's events from the engine's state.
+        """
+        if getattr(self, "_dirty_groups", None) or getattr(self, "_seen_new", None):
+            self.write_through()
         self._groups: dict[str, GroupState] = {}
         self._dirty_groups: set[str] = set()
         self._deleted_groups: set[str] = set()

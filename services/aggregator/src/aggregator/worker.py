@@ -244,11 +244,14 @@ def build_app(  # noqa: PLR0915 - the agents close over one runtime; splitting t
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
-        rt.store.reset()
+        # Under the lock: a batch in flight finishes its cycle (and writes its state) first.
+        async with rt.lock:
+            rt.store.reset()
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
-        rt.store.reset()
+        async with rt.lock:
+            rt.store.reset()
 
     @app.service
     class MongoProjection(faust.Service):
