@@ -11,7 +11,8 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from pymongo import AsyncMongoClient
 
 from aggregator.engine import load_config
@@ -145,6 +146,27 @@ async def _send_command_and_summary(bootstrap: str, topics: Topics, incident: di
         await producer.stop()
 
 
+async def _wait_consumed(bootstrap: str, group: str, topic: str, limit: float = 300.0) -> None:
+    """Waits until the consumer group has committed every record of `topic`."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await admin.start()
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(6)]
+        end = sum((await consumer.end_offsets(tps)).values())
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            offsets = await admin.list_consumer_group_offsets(group)
+            if sum(o.offset for tp, o in offsets.items() if tp.topic == topic and o.offset > 0) >= end:
+                return
+            await asyncio.sleep(1.0)
+        raise AssertionError("the aggregator did not consume everything in time")
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
 async def _all_events_projected(db: Any, n: int) -> bool:
     return await db.events.count_documents({}) >= n and await db.incidents.count_documents({}) >= 2
 
@@ -249,7 +271,10 @@ async def test_a_worker_killed_mid_stream_loses_and_duplicates_nothing(
         await wait_for(db, some_progress)
         aggregator_worker.kill()
         aggregator_worker.start()
+        # The first worker may have projected events it never committed: wait for the second one to
+        # have consumed (and so finished with) every record, not just for the events to be there.
         await wait_for(db, lambda d: _all_events_projected(d, len(events)), limit=300)
+        await _wait_consumed(kafka_bootstrap, aggregator_worker.env["AGGREGATOR_APP_ID"], topics.events)
         await asyncio.sleep(3)
         incidents = [d async for d in db.incidents.find({})]
         assert sorted(i["eventCount"] for i in incidents) == [600, 2000]

@@ -6,8 +6,8 @@ per-minute rollups, written in unordered bulk batches and idempotent.
   Events that waited in a pending cluster get their `incidentId` when the incident opens.
 - incidents: `_id` = `incidentId`, replaced only when the stored version is lower; an older
   version is a no-op (the duplicate-key error of its refused upsert is expected and ignored).
-- event_rollups: `{minute, service, severity, count}` incremented only for events whose upsert
-  inserted them, so a redelivered event is not counted twice.
+- event_rollups: `{minute, service, severity, count}`, the count set with `$max` from the
+  engine's exact per-group count, so a redelivered or replayed event is never counted twice.
 MongoDB being down blocks the stream (retries with backoff) rather than losing anything: the
 backlog waits in Kafka.
 """
@@ -84,17 +84,19 @@ class Projection:
         if assigned:
             ops = [UpdateMany({"_id": {"$in": ids}}, {"$set": {"incidentId": iid}}) for iid, ids in assigned.items()]
             await self._retrying(self._bulk, mongo.EVENTS, ops)
+        # Each rollup has one writer (the owner of its service's group) and the engine gives the
+        # absolute count so far: `$max` makes the write idempotent across crashes and replays.
         rollups: dict[str, tuple[datetime, str, int, int]] = {}
-        for o in inserted:
+        for o in outcomes:
             minute = o.event.timestamp.replace(second=0, microsecond=0)
             rid = _rollup_id(minute, o.event.service, o.event.severity)
             prev = rollups.get(rid)
-            rollups[rid] = (minute, o.event.service, o.event.severity, (prev[3] if prev else 0) + 1)
+            rollups[rid] = (minute, o.event.service, o.event.severity, max(prev[3] if prev else 0, o.rollup))
         if rollups:
             rops = [
                 UpdateOne(
                     {"_id": rid},
-                    {"$setOnInsert": {"minute": m, "service": s, "severity": sev}, "$inc": {"count": n}},
+                    {"$setOnInsert": {"minute": m, "service": s, "severity": sev}, "$max": {"count": n}},
                     upsert=True,
                 )
                 for rid, (m, s, sev, n) in rollups.items()

@@ -49,6 +49,8 @@ from incident_shared.schemas.incidents import (
 Clock = Callable[[], float]
 _MAX_GROUP_SERVICES = 200
 _MAX_TOKENS = 64
+_ROLLUP_MINUTES = 180  # rollup counts kept per group: events later than this are counted from 1 again
+_MAX_ROLLUPS = 2000
 
 
 def _dt(t: float) -> datetime:
@@ -68,6 +70,7 @@ class Outcome:
     fingerprint: str
     incident_id: str | None
     assigned: list[str] = field(default_factory=list)
+    rollup: int = 0  # events so far in this event's (minute, service, severity), this one included
 
 
 @dataclass(slots=True)
@@ -178,6 +181,12 @@ class CorrelationEngine:
                     known.append(m)
 
         outcome = Outcome(event, key, tpl.template, tpl.fingerprint, None)
+        minute = int(t // 60)
+        rk = f"{minute}|{service}|{event.severity}"
+        outcome.rollup = group.rollups[rk] = group.rollups.get(rk, 0) + 1
+        if len(group.rollups) > _MAX_ROLLUPS:
+            horizon = minute - _ROLLUP_MINUTES
+            group.rollups = {k: v for k, v in group.rollups.items() if int(k.split("|", 1)[0]) >= horizon}
         if event.resolved:
             inc = self._match(group, event, tpl, t, mentions, recovery=True)
             if inc is not None:

@@ -129,6 +129,9 @@ class GroupState:
     # the rest of the group: a record replayed after a crash is recognised even if other writes of
     # its batch were lost.
     offsets: dict[str, int] = field(default_factory=dict)
+    # Events per "<epoch minute>|<service>|<severity>" (recent minutes only): the statistics rollups,
+    # kept with the group so that they are exact across crashes and replays.
+    rollups: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
