@@ -49,7 +49,7 @@ def event(i: int) -> dict[str, Any]:
 
 async def bare_producer(topic: str) -> float:
     """Events/s of a bare aiokafka producer: same records, same settings, same run time."""
-    producer = make_producer(KAFKA, "bench-bare", linger_ms=2)
+    producer = make_producer(KAFKA, "bench-bare")
     await producer.start()
     sent = 0
     try:

@@ -36,8 +36,7 @@ def load_openapi() -> dict[str, Any]:
 
 async def _kafka_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    # Requests fan in to a few batches per partition: a longer linger gives bigger batches under load.
-    factory = partial(make_producer, settings.kafka_bootstrap_servers, "ingest-gateway", linger_ms=2)
+    factory = partial(make_producer, settings.kafka_bootstrap_servers, "ingest-gateway")
     publisher = EventPublisher(factory, settings.topics.events, app[METRICS], settings.produce_timeout_seconds)
     app[PUBLISHER] = publisher
     await publisher.start()
