@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,8 +26,6 @@ def free_port() -> int:
 
 
 def wait_http(url: str, limit_s: float = 60.0) -> None:
-    import urllib.request
-
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
         try:
