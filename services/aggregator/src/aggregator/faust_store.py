@@ -36,7 +36,7 @@ class FaustStore:
         Buffered writes are kept if there are any: they are the state of a batch whose side effects
         are already out, and dropping them would lose that batch's events from the engine's state.
         """
-        if getattr(self, "_dirty_groups", None) or getattr(self, "_seen_new", None):
+        if getattr(self, "_dirty_groups", None) or getattr(self, "_dirty_buckets", None):
             self.write_through()
         self._groups: dict[str, GroupState] = {}
         self._dirty_groups: set[str] = set()
@@ -44,7 +44,8 @@ class FaustStore:
         self._baselines: dict[str, Baseline] = {}
         self._dirty_baselines: set[str] = set()
         self._deleted_baselines: set[str] = set()
-        self._seen_new: dict[str, list[Any]] = {}
+        self._seen_buckets: dict[str, dict[str, list[Any]]] = {}
+        self._dirty_buckets: set[str] = set()
         self._counts_pending: dict[tuple[str, int], int] = {}
         self._counts_cache: dict[tuple[str, int], int] = {}
 
@@ -110,21 +111,36 @@ class FaustStore:
         return cached
 
     # seen event ids
+    def _bucket(self, bucket_key: str) -> dict[str, list[Any]]:
+        bucket = self._seen_buckets.get(bucket_key)
+        if bucket is None:
+            bucket = self._seen_buckets[bucket_key] = dict(self._seen_table.get(bucket_key) or {})
+        return bucket
+
     def seen(self, event_id: str) -> str | None:
-        entry = self._seen_new.get(event_id)
-        if entry is None:
-            entry = self._seen_table.get(event_id)
+        bucket_key, _, eid = event_id.rpartition("\x1f")
+        entry = self._bucket(bucket_key).get(eid)
         return None if entry is None else str(entry[1])
 
     def remember(self, event_id: str, t: float, tag: str = "") -> None:
-        self._seen_new[event_id] = [t, tag]
+        bucket_key, _, eid = event_id.rpartition("\x1f")
+        self._bucket(bucket_key)[eid] = [t, tag]
+        self._dirty_buckets.add(bucket_key)
 
     def expire(self, before: float) -> None:
-        for key, (t, _) in list(self._seen_table.items()):
-            if t < before:
-                del self._seen_table[key]
-        # Minute counts expire with their window (the table's `expires`); the read cache goes too.
         cutoff = int(before // 60)
+
+        def minute_of(bucket_key: str) -> int:
+            tail = bucket_key.rpartition("\x1f")[2]
+            return int(tail) if tail.lstrip("-").isdigit() else cutoff
+
+        for key in list(self._seen_table.keys()):
+            if minute_of(key) < cutoff:
+                del self._seen_table[key]
+        self._seen_buckets = {
+            k: v for k, v in self._seen_buckets.items() if minute_of(k) >= cutoff or k in self._dirty_buckets
+        }
+        # Minute counts expire with their window (the table's `expires`); the read cache goes too.
         self._counts_cache = {k: v for k, v in self._counts_cache.items() if k[1] >= cutoff}
 
     def commit(self) -> None:
@@ -140,15 +156,15 @@ class FaustStore:
             self._baselines_table.pop(key, None)
         for key in self._dirty_baselines:
             self._baselines_table[key] = self._baselines[key].to_dict()
-        for event_id, entry in self._seen_new.items():
-            self._seen_table[event_id] = entry
+        for bucket_key in self._dirty_buckets:
+            self._seen_table[bucket_key] = dict(self._seen_buckets[bucket_key])
         for (key, minute), n in self._counts_pending.items():
             self._counts._apply_window_op(operator.add, key, n, minute * 60.0 + 30.0)
         self._dirty_groups.clear()
         self._deleted_groups.clear()
         self._dirty_baselines.clear()
         self._deleted_baselines.clear()
-        self._seen_new.clear()
+        self._dirty_buckets.clear()
         self._counts_pending.clear()
         if len(self._counts_cache) > 200_000:
             self._counts_cache.clear()

@@ -150,7 +150,10 @@ class CorrelationEngine:
         # Store keys of per-group data start with the correlation key and \x1f: a partitioned
         # store keeps everything of one group together.
         prefix = key + "\x1f"
-        seen_key = prefix + event.eventId
+        t = event.timestamp.timestamp()
+        # <group>\x1f<minute>\x1f<id>: a store may keep the ids of one group's minute together
+        # (a duplicate carries the same timestamp, so the same minute).
+        seen_key = f"{prefix}{int(t // 60)}\x1f{event.eventId}"
         tag = f"{source}@{offset}" if source is not None else ""
         seen = self.store.seen(seen_key)
         # Seen at this very position means the id was stored but not the group (a partial write
@@ -158,7 +161,6 @@ class CorrelationEngine:
         if seen is not None and (not tag or seen != tag):
             return None
         cfg = self.config
-        t = event.timestamp.timestamp()
         self.store.remember(seen_key, t, tag)
         self._now_event = max(self._now_event, t)
         tpl = self.miner.template(service, event.errorType, event.message)

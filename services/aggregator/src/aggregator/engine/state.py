@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import orjson
+
 
 @dataclass(slots=True)
 class TemplateStat:
@@ -134,7 +136,9 @@ class GroupState:
     rollups: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # orjson serialises dataclasses natively: a deep copy an order of magnitude faster than asdict.
+        data: dict[str, Any] = orjson.loads(orjson.dumps(self))
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GroupState:
