@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -104,7 +105,7 @@ async def committed(group: str, topic: str) -> int:
         await consumer.stop()
 
 
-async def aggregator(topics: Topics, n: int, *, project: bool) -> float:
+async def aggregator(topics: Topics, n: int, *, project: bool) -> tuple[float, float]:
     app_id = f"bench-agg-{secrets.token_hex(3)}"
     db = f"bench_{secrets.token_hex(3)}"
     port = 17000 + secrets.randbelow(2000)
@@ -135,8 +136,10 @@ async def aggregator(topics: Topics, n: int, *, project: bool) -> float:
             if done >= n:
                 break
         if first_t is None or done <= first_n:
-            return 0.0
-        return (done - first_n) / (time.perf_counter() - first_t)
+            return 0.0, 0.0
+        rate = (done - first_n) / (time.perf_counter() - first_t)
+        busy = await asyncio.to_thread(_busy_rate, port)
+        return rate, busy
     finally:
         proc.terminate()
         try:
@@ -148,6 +151,19 @@ async def aggregator(topics: Topics, n: int, *, project: bool) -> float:
         await client.close()
 
 
+def _busy_rate(port: int) -> float:
+    """Events per second of batch processing time, from the worker's own metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    values = {}
+    for line in text.splitlines():
+        if line.startswith(("aggregator_events_total ", "aggregator_batch_seconds_sum ")):
+            name, value = line.split()
+            values[name] = float(value)
+    seconds = values.get("aggregator_batch_seconds_sum", 0.0)
+    return values.get("aggregator_events_total", 0.0) / seconds if seconds else 0.0
+
+
 async def main() -> None:
     topics = Topics(prefix=f"bench{secrets.token_hex(3)}.")
     await ensure_topics(KAFKA, topics)
@@ -157,10 +173,13 @@ async def main() -> None:
     print(f"produced {N} events in {time.perf_counter() - t:.1f}s")
     base = await bare(topics.events, N)
     print(f"bare aiokafka consume + decode: {base:,.0f} events/s")
-    without = await aggregator(topics, N, project=False)
-    print(f"aggregator, no MongoDB projection: {without:,.0f} events/s ({without / base:.0%} of bare)")
-    with_mongo = await aggregator(topics, N, project=True)
-    print(f"aggregator with MongoDB projection: {with_mongo:,.0f} events/s ({with_mongo / base:.0%} of bare)")
+    for project in (False, True):
+        rate, busy = await aggregator(topics, N, project=project)
+        label = "with MongoDB projection" if project else "no MongoDB projection"
+        print(
+            f"aggregator, {label}: {rate:,.0f} events/s end to end ({rate / base:.1%} of bare); "
+            f"{busy:,.0f} events per second of batch processing"
+        )
 
 
 if __name__ == "__main__":

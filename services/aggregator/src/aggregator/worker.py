@@ -305,4 +305,5 @@ def _add_pages(app: faust.App, rt: Runtime) -> None:
 
     @page("/metrics")
     async def metrics(self: Any, request: Any) -> Any:
-        return self.bytes(generate_latest(rt.registry), content_type=CONTENT_TYPE_LATEST)
+        # aiohttp refuses a charset inside content_type; the exposition format is ASCII anyway.
+        return self.bytes(generate_latest(rt.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0])
