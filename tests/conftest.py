@@ -20,6 +20,9 @@ from pymongo import AsyncMongoClient
 from incident_shared.kafka import ensure_topics
 from incident_shared.topics import Topics
 
+# Fixtures that several test folders share live in tests/support (importable: pytest's pythonpath).
+pytest_plugins = ["support.summarizer_incidents"]
+
 KAFKA = os.environ.get("TEST_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 MONGO = os.environ.get("TEST_MONGODB_URI", "mongodb://127.0.0.1:27017")
 

@@ -1,4 +1,4 @@
-"""Helpers for the summarizer's unit tests: incidents built from a few facts, and a settable clock."""
+"""Incidents built from a few facts, and a settable clock: shared by the summarizer's test layers."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import pytest
 
 from incident_shared.schemas import Incident, IncidentChange
 from incident_shared.schemas.incidents import SeverityFactor, TemplateCount, TimelinePoint
+
+T0 = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
 
 T0 = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
 
