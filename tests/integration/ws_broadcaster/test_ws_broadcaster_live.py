@@ -10,10 +10,10 @@ import aiohttp
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions
 
-from conftest import Feed, RawWebSocket, StartBroadcaster, app_of, event_ids, is_event, served_port
 from incident_shared.ids import stable_id
 from incident_shared.schemas.events import Event
 from incident_shared.timeutil import utcnow
+from support.ws_broadcaster_live import Feed, RawWebSocket, StartBroadcaster, app_of, event_ids, is_event, served_port
 from ws_broadcaster.app import HUB, METRICS, READERS
 
 pytestmark = pytest.mark.integration

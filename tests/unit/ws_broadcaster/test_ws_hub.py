@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from conftest import NOW, make_change, make_event, settle
+from support.ws_broadcaster_fakes import NOW, make_change, make_event, settle
 from ws_broadcaster.client import Client, ClientLimits
 from ws_broadcaster.hub import Hub
 from ws_broadcaster.metrics import BroadcasterMetrics

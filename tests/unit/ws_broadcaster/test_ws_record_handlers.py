@@ -9,8 +9,8 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
-from conftest import NOW, make_change
 from incident_shared.codec import dumps
+from support.ws_broadcaster_fakes import NOW, make_change
 from ws_broadcaster.consumers import EventsHandler, IncidentsHandler
 from ws_broadcaster.hub import Hub
 from ws_broadcaster.metrics import BroadcasterMetrics
