@@ -13,7 +13,7 @@ async def test_accepted_event_is_on_the_topic_with_the_same_content(
     gateway: Any, topics: Any, read_topic: Any, decode: Any
 ) -> None:
     sent = {
-        "service": "payment-service",
+        "service": "billing-service",
         "severity": 4,
         "message": "Timeout after 5000ms calling db-primary:5432",
         "errorType": "TimeoutError",
@@ -35,7 +35,7 @@ async def test_accepted_event_is_on_the_topic_with_the_same_content(
 
     records = await read_topic(topics.events, 1)
     assert len(records) == 1
-    assert records[0].key == b"payment-service"
+    assert records[0].key == b"billing-service"  # a service no topology group names is its own key
     on_topic = decode(records)[0]
     assert on_topic["eventId"] == data["eventId"]
     assert on_topic["message"] == sent["message"]
@@ -221,3 +221,16 @@ async def test_health_and_metrics(gateway: Any) -> None:
     assert 'ingest_gateway_events_rejected_total{reason="invalid_severity"} 1.0' in text
     assert 'ingest_gateway_http_requests_total{method="POST",route="/api/events",status="201"} 1.0' in text
     assert "ingest_gateway_kafka_produce_duration_seconds_bucket" in text
+
+
+async def test_events_are_keyed_by_their_topology_group(
+    make_gateway: Any, topics: Any, read_topic: Any, tmp_path: Any
+) -> None:
+    config = tmp_path / "correlation.toml"
+    config.write_text('[topology.groups]\nshop = ["cart"]\n[topology.depends_on]\ncart = ["cart-db"]\n')
+    gw = await make_gateway(correlation_config=str(config))
+    for service in ("cart", "cart-db", "search"):
+        assert (await gw.post("/api/events", json={"service": service, "severity": 3})).status == 201
+    keys = {record.key for record in await read_topic(topics.events, 3)}
+    # cart-db joins cart's group through its declared dependency, so a cascade stays on one partition.
+    assert keys == {b"shop", b"search"}

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from incident_shared import mongo
 from incident_shared.kafka import make_producer, probe_kafka
+from incident_shared.topology import CorrelationKeys, load_topology
 from incident_shared.web.health import Check, add_health_routes, json_response
 from ingest_gateway import middleware, proxy
 from ingest_gateway.appkeys import HTTP, METRICS, MONGO, PUBLISHER, REGISTRY, SETTINGS
@@ -37,7 +38,8 @@ def load_openapi() -> dict[str, Any]:
 async def _kafka_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     factory = partial(make_producer, settings.kafka_bootstrap_servers, "ingest-gateway")
-    publisher = EventPublisher(factory, settings.topics.events, app[METRICS], settings.produce_timeout_seconds)
+    keys = CorrelationKeys(load_topology(settings.correlation_config))
+    publisher = EventPublisher(factory, settings.topics.events, app[METRICS], settings.produce_timeout_seconds, keys)
     app[PUBLISHER] = publisher
     await publisher.start()
     yield

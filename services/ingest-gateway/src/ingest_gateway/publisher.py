@@ -1,8 +1,9 @@
 """Writes events to Kafka; a 2xx is only ever answered for events this reports as stored.
 
-The producer is idempotent with `acks=all`, keyed by service, so one service's events stay in order
-on one partition. When Kafka is unreachable at start the gateway still starts (health says so) and
-keeps trying to connect in the background; sends fail fast until then.
+The producer is idempotent with `acks=all`, keyed by correlation key (the service, or the group the
+topology puts it in), so everything that can join one incident stays in order on one partition.
+When Kafka is unreachable at start the gateway still starts (health says so) and keeps trying to
+connect in the background; sends fail fast until then.
 """
 
 from __future__ import annotations
@@ -33,8 +34,10 @@ class EventPublisher:
         topic: str,
         metrics: GatewayMetrics,
         timeout: float,
+        key_of: Callable[[str], str] = str,
     ) -> None:
         self._factory = producer_factory
+        self._key_of = key_of
         self._topic = topic
         self._metrics = metrics
         self._timeout = timeout
@@ -96,7 +99,7 @@ class EventPublisher:
                     await producer.send(
                         self._topic,
                         value=event.to_record(),
-                        key=event.service.encode(),
+                        key=self._key_of(event.service).encode(),
                         timestamp_ms=epoch_ms(event.receivedAt),
                     )
                     for event in events

@@ -21,6 +21,8 @@ class GatewaySettings(CommonSettings):
     summarizer_url: str = Field("http://127.0.0.1:5001", validation_alias="SUMMARIZER_URL")
     broadcaster_url: str = Field("http://127.0.0.1:5002", validation_alias="BROADCASTER_URL")
     cors_origins: str = Field("*", validation_alias="CORS_ORIGINS")
+    # The correlation config the aggregator reads: its topology decides each event's Kafka key.
+    correlation_config: str = Field("deploy/config/correlation.toml", validation_alias="CORRELATION_CONFIG")
 
     @cached_property
     def tokens(self) -> frozenset[str]:

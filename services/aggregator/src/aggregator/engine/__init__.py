@@ -1,9 +1,10 @@
 """The correlation engine: a pure, deterministic library (no Faust, Kafka or MongoDB imports)."""
 
-from aggregator.engine.config import CorrelationConfig, Topology, config_from_mapping, load_config
+from aggregator.engine.config import CorrelationConfig, config_from_mapping, load_config
 from aggregator.engine.correlator import CommandResult, CorrelationEngine, Outcome
 from aggregator.engine.store import EngineStore, MemoryStore
 from aggregator.engine.templates import TemplateMiner, fingerprint, mask
+from incident_shared.topology import Topology
 
 __all__ = [
     "CommandResult",

@@ -12,56 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-
-@dataclass(frozen=True, slots=True)
-class Topology:
-    """Service groups and dependencies.
-
-    `groups` name sets of services that correlate (and partition) together; `depends_on` maps a
-    service to the services it calls. Services joined by a declared dependency fall into the same
-    correlation group even when no group names them, so that a cascade is seen by one worker.
-    """
-
-    groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    depends_on: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-
-    def group_index(self) -> dict[str, str]:
-        """service -> correlation key, for every service the topology names."""
-        parent: dict[str, str] = {}
-
-        def find(x: str) -> str:
-            parent.setdefault(x, x)
-            while parent[x] != x:
-                parent[x] = parent[parent[x]]
-                x = parent[x]
-            return x
-
-        def union(a: str, b: str) -> None:
-            ra, rb = find(a), find(b)
-            if ra != rb:
-                parent[max(ra, rb)] = min(ra, rb)
-
-        names: dict[str, str] = {}
-        for group, members in sorted(self.groups.items()):
-            for member in members:
-                names.setdefault(member, group)
-                union(members[0], member)
-        for service, deps in sorted(self.depends_on.items()):
-            for dep in deps:
-                union(service, dep)
-        components: dict[str, list[str]] = {}
-        for service in list(parent):
-            components.setdefault(find(service), []).append(service)
-        index: dict[str, str] = {}
-        for component in components.values():
-            if len(component) == 1 and component[0] not in names:
-                continue
-            # A component takes the name of its alphabetically first named group, else of its first service.
-            named = sorted({names[m] for m in component if m in names})
-            key = named[0] if named else sorted(component)[0]
-            for member in component:
-                index[member] = key
-        return index
+from incident_shared.topology import Topology, topology_from_mapping
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,11 +67,7 @@ def config_from_mapping(data: Mapping[str, Any]) -> CorrelationConfig:
         level = int(str(tier_name).removeprefix("tier"))
         for service in services:
             tiers[str(service)] = level
-    topo = dict(data.get("topology", {}))
-    topology = Topology(
-        groups={str(k): tuple(map(str, v)) for k, v in dict(topo.get("groups", {})).items()},
-        depends_on={str(k): tuple(map(str, v)) for k, v in dict(topo.get("depends_on", {})).items()},
-    )
+    topology = topology_from_mapping(data)
     base = CorrelationConfig()
     typed = {k: type(getattr(base, k))(v) for k, v in knobs.items()}
     return replace(base, tiers=tiers, topology=topology, **typed)
