@@ -67,8 +67,12 @@ def stack(kafka_bootstrap: str, mongo_uri: str) -> Iterator[Stack]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    subprocess.run([str(ROOT / ".venv/bin/python"), "-m", "incident_shared.admin", "create-topics"], env=env,
-                   check=True, timeout=120)
+    subprocess.run(
+        [str(ROOT / ".venv/bin/python"), "-m", "incident_shared.admin", "create-topics"],
+        env=env,
+        check=True,
+        timeout=120,
+    )
     script = str(ROOT / "deploy/local/services.sh")
     started = subprocess.run([script, "start"], env=env, timeout=600, check=False, capture_output=True, text=True)
     if started.returncode != 0:
