@@ -87,6 +87,10 @@ def _replace(match: re.Match[str]) -> str:
 
 _STR_RE: Final = re.compile(dict(_MASKS)["STR"])
 _SUSPECT: Final = re.compile(r"[\d/@:=]")
+# Masking is token by token, and the same tokens come back line after line (words, durations,
+# host:port pairs): each distinct token is masked once (the cache is bounded; full, it starts over).
+_TOKEN_CACHE: dict[str, str] = {}
+_TOKEN_CACHE_SIZE: Final = 100_000
 
 
 def mask(message: str) -> str:
@@ -98,8 +102,15 @@ def mask(message: str) -> str:
     if "'" in message or '"' in message:
         message = _STR_RE.sub("<STR>", message)
     out = []
+    cache = _TOKEN_CACHE
     for tok in message.split():
-        out.append(_MASK_RE.sub(_replace, tok) if _SUSPECT.search(tok) else tok)
+        masked = cache.get(tok)
+        if masked is None:
+            masked = _MASK_RE.sub(_replace, tok) if _SUSPECT.search(tok) else tok
+            if len(cache) >= _TOKEN_CACHE_SIZE:
+                cache.clear()
+            cache[tok] = masked
+        out.append(masked)
     return " ".join(out)
 
 
