@@ -14,7 +14,7 @@ from aggregator.engine import CorrelationEngine, MemoryStore
 from aggregator.engine.state import GroupState
 from aggregator.faust_store import FaustStore
 from aggregator.routing import partition_for, partitioner
-from conftest import Scenario
+from support.engine_scenarios import Scenario
 
 pytestmark = pytest.mark.unit
 

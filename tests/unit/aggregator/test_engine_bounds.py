@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.engine import CorrelationConfig, CorrelationEngine, MemoryStore, load_config
-from conftest import Scenario
+from support.engine_scenarios import Scenario
 
 pytestmark = pytest.mark.unit
 

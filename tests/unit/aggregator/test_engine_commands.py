@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 
 from aggregator.engine import CorrelationEngine, MemoryStore
-from conftest import T0, Scenario
 from incident_shared.schemas.incidents import IncidentCommand, IncidentSummary
+from support.engine_scenarios import T0, Scenario
 
 pytestmark = pytest.mark.unit
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from aggregator.engine import CorrelationConfig, CorrelationEngine, MemoryStore, Topology
-from conftest import Scenario
+from support.engine_scenarios import Scenario
 
 pytestmark = pytest.mark.unit
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from aggregator.engine import CorrelationConfig, Topology
-from conftest import Scenario
+from support.engine_scenarios import Scenario
 
 pytestmark = pytest.mark.unit
 
