@@ -253,9 +253,10 @@ async def test_a_storm_becomes_a_few_incidents_in_mongodb_and_on_the_topic(
         await client.close()
 
 
-# Known intermittent failure (about one run in five): after the SIGKILL the restarted worker is
-# assigned its partitions and recovers its tables, then consumes nothing more. Under investigation;
-# one rerun keeps CI meaningful while the cause is found (the rerun must pass the same checks).
+# Known intermittent failure, seen on the first attempt against a freshly started broker: after the
+# SIGKILL the restarted worker is assigned its partitions and recovers its tables, then consumes
+# nothing more. Under investigation; one rerun keeps CI meaningful while the cause is found (the
+# rerun must pass the same checks).
 @pytest.mark.flaky(reruns=1)
 @pytest.mark.timeout(600)
 async def test_a_worker_killed_mid_stream_loses_and_duplicates_nothing(
