@@ -83,6 +83,13 @@ class Incident(_Tolerant):
     flapping: bool = False
     flapCount: int = 0
     previousIncidentId: str | None = None
+    # Cascades across correlation keys: a failure that spread to services outside its group is one
+    # incident, the one of the service where it started. The others are merged into it: they stay
+    # open (their events still arrive) but list `mergedInto` and are not shown as incidents of
+    # their own; the root lists them in `mergedIncidentIds` and counts their services, events,
+    # templates and timeline as its own.
+    mergedInto: str | None = None
+    mergedIncidentIds: list[str] = Field(default_factory=list)
     templates: list[TemplateCount] = Field(default_factory=list)
     timeline: list[TimelinePoint] = Field(default_factory=list)
     sampleEvents: list[dict[str, Any]] = Field(default_factory=list)
