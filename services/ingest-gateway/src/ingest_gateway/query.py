@@ -59,6 +59,15 @@ def get_str_list(query: MultiMapping[str], name: str, allowed: frozenset[str] | 
     return values
 
 
+def get_bool(query: MultiMapping[str], name: str, default: bool = False) -> bool:
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw in ("true", "false"):
+        return raw == "true"
+    raise _bad(name, f"must be true or false, got {raw!r}")
+
+
 def get_time(query: MultiMapping[str], name: str) -> datetime | None:
     raw = query.get(name)
     if not raw:

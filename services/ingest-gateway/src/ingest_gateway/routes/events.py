@@ -22,6 +22,8 @@ from ingest_gateway.query import decode_cursor, encode_cursor, get_int, get_int_
 routes = web.RouteTableDef()
 
 RETRY_AFTER_SECONDS = "5"
+# The incidents merged into one root whose events an incident's event list includes.
+MAX_MERGED = 1000
 
 
 def kafka_unavailable(exc: KafkaUnavailableError) -> ApiError:
@@ -135,8 +137,17 @@ async def list_events(request: web.Request) -> web.Response:
         flt["severity"] = {"$in": severities}
     if (min_sev := get_int(q, "minSeverity", 0, 0, 5)) > 0:
         flt.setdefault("severity", {})["$gte"] = min_sev
+    coll = request.app[MONGO][mongo.EVENTS]
     if incident_id := q.get("incidentId"):
-        flt["incidentId"] = incident_id
+        # A cascade's root shows the events of the incidents merged into it: it counts them as its own.
+        merged = (
+            await request.app[MONGO][mongo.INCIDENTS]
+            .find({"mergedInto": incident_id}, {"incidentId": 1, "_id": 0})
+            .limit(MAX_MERGED)
+            .to_list()
+        )
+        ids = [incident_id, *(str(d["incidentId"]) for d in merged)]
+        flt["incidentId"] = incident_id if len(ids) == 1 else {"$in": ids}
     time_range: dict[str, Any] = {}
     if (since := get_time(q, "from")) is not None:
         time_range["$gte"] = since
@@ -150,7 +161,6 @@ async def list_events(request: web.Request) -> web.Response:
         conditions.append({"$or": [{"timestamp": {"$lt": ts}}, {"timestamp": ts, "eventId": {"$lt": event_id}}]})
     query = {"$and": conditions} if len(conditions) > 1 else (conditions[0] if conditions else {})
 
-    coll = request.app[MONGO][mongo.EVENTS]
     docs = await coll.find(query).sort([("timestamp", DESCENDING), ("eventId", DESCENDING)]).limit(limit + 1).to_list()
     next_cursor = None
     if len(docs) > limit:

@@ -27,7 +27,15 @@ from ingest_gateway.appkeys import METRICS, MONGO, PUBLISHER, SETTINGS
 from ingest_gateway.body import read_json
 from ingest_gateway.errors import ApiError
 from ingest_gateway.publisher import KafkaUnavailableError
-from ingest_gateway.query import decode_cursor, encode_cursor, get_int, get_int_list, get_str_list, get_time
+from ingest_gateway.query import (
+    decode_cursor,
+    encode_cursor,
+    get_bool,
+    get_int,
+    get_int_list,
+    get_str_list,
+    get_time,
+)
 from ingest_gateway.routes.events import kafka_unavailable
 
 routes = web.RouteTableDef()
@@ -38,6 +46,9 @@ ACTIONS: Final = frozenset({"acknowledge", "resolve", "reopen", "assign", "note"
 STATUS_TO_ACTION: Final = {"acknowledged": "acknowledge", "resolved": "resolve", "active": "reopen"}
 MAX_NOTE_CHARS: Final = 2000
 MAX_NAME_CHARS: Final = 100
+# Incidents of their own: not merged into another one's cascade. A missing field (a document written
+# before merging existed) matches too, on MongoDB and FerretDB alike.
+NOT_MERGED: Final[dict[str, Any]] = {"mergedInto": None}
 
 
 def public_incident(doc: dict[str, Any]) -> dict[str, Any]:
@@ -57,6 +68,8 @@ async def list_incidents(request: web.Request) -> web.Response:
     q = request.query
     limit = get_int(q, "limit", 50, 1, 500)
     conditions: list[dict[str, Any]] = []
+    if not get_bool(q, "includeMerged"):
+        conditions.append(NOT_MERGED)
     if statuses := get_str_list(q, "status", STATUSES):
         conditions.append({"status": {"$in": statuses}})
     if services := get_str_list(q, "service"):
@@ -89,10 +102,13 @@ async def list_incidents(request: web.Request) -> web.Response:
 
 @routes.get("/api/incidents/active")
 async def active_incidents(request: web.Request) -> web.Response:
-    """Open incidents (active or acknowledged), most severe first."""
+    """Open incidents (active or acknowledged), most severe first; merged ones only with includeMerged."""
+    query: dict[str, Any] = {"status": {"$in": OPEN_STATUSES}}
+    if not get_bool(request.query, "includeMerged"):
+        query = {"$and": [query, NOT_MERGED]}
     docs = (
         await request.app[MONGO][mongo.INCIDENTS]
-        .find({"status": {"$in": OPEN_STATUSES}})
+        .find(query)
         .sort([("severityScore", DESCENDING), ("lastSeen", DESCENDING)])
         .limit(500)
         .to_list()
@@ -102,16 +118,20 @@ async def active_incidents(request: web.Request) -> web.Response:
 
 @routes.get("/api/incidents/stats")
 async def incident_stats(request: web.Request) -> web.Response:
-    """Counts by status and severity; MTTA and MTTR over the last `days` (default 7)."""
+    """Counts by status and severity; MTTA and MTTR over the last `days` (default 7).
+
+    Merged incidents are left out: their root stands for the whole cascade (and they are
+    acknowledged and resolved with it, which would count one response several times).
+    """
     days = get_int(request.query, "days", 7, 1, 90)
     coll = request.app[MONGO][mongo.INCIDENTS]
     by_status = dict.fromkeys(sorted(STATUSES), 0)
-    async for row in await coll.aggregate([{"$group": {"_id": "$status", "n": {"$sum": 1}}}]):
+    async for row in await coll.aggregate([{"$match": NOT_MERGED}, {"$group": {"_id": "$status", "n": {"$sum": 1}}}]):
         by_status[str(row["_id"])] = int(row["n"])
     by_severity = {str(s): 0 for s in range(1, 6)}
     async for row in await coll.aggregate(
         [
-            {"$match": {"status": {"$in": OPEN_STATUSES}}},
+            {"$match": {"$and": [{"status": {"$in": OPEN_STATUSES}}, NOT_MERGED]}},
             {"$group": {"_id": "$severityScore", "n": {"$sum": 1}}},
         ]
     ):
@@ -119,8 +139,8 @@ async def incident_stats(request: web.Request) -> web.Response:
 
     since = utcnow() - timedelta(days=days)
     fields = {"firstSeen": 1, "acknowledgedAt": 1, "resolvedAt": 1, "_id": 0}
-    acked = await coll.find({"acknowledgedAt": {"$gte": since}}, fields).limit(10_000).to_list()
-    resolved = await coll.find({"resolvedAt": {"$gte": since}}, fields).limit(10_000).to_list()
+    acked = await coll.find({"$and": [{"acknowledgedAt": {"$gte": since}}, NOT_MERGED]}, fields).limit(10_000).to_list()
+    resolved = await coll.find({"$and": [{"resolvedAt": {"$gte": since}}, NOT_MERGED]}, fields).limit(10_000).to_list()
     mtta = [(d["acknowledgedAt"] - d["firstSeen"]).total_seconds() for d in acked if d.get("firstSeen")]
     mttr = [(d["resolvedAt"] - d["firstSeen"]).total_seconds() for d in resolved if d.get("firstSeen")]
     return json_response(
