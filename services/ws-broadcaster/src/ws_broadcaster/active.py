@@ -40,20 +40,27 @@ class AppliedChange:
 
 
 class ActiveIncidents:
-    """Incidents not yet resolved, newest version each; older or repeated versions are ignored."""
+    """Incidents not yet resolved, newest version each; older or repeated versions are ignored.
+
+    An open incident merged into another one (`mergedInto` set: part of that root's cascade) is kept
+    apart: it is still tracked, so that versions stay ordered and its changes still go out, but it is
+    not in the snapshot. Once un-merged it is back in the snapshot.
+    """
 
     def __init__(self) -> None:
         self._active: dict[str, IncidentEntry] = {}
+        self._merged: dict[str, IncidentEntry] = {}
         self._resolved: OrderedDict[str, int] = OrderedDict()
         self._snapshot_all: list[bytes] | None = None
 
     def __len__(self) -> int:
+        """The incidents in the snapshot (merged ones are not)."""
         return len(self._active)
 
     def apply(self, change: IncidentChange) -> AppliedChange | None:
         """Applies one change; returns it when it is news, None when it is stale or a duplicate."""
         incident = change.incident
-        known = self._active.get(incident.incidentId)
+        known = self._active.get(incident.incidentId) or self._merged.get(incident.incidentId)
         if incident.version <= self._known_version(incident.incidentId):
             return None
         entry = IncidentEntry(
@@ -67,16 +74,22 @@ class ActiveIncidents:
         self._snapshot_all = None
         if incident.status == "resolved":
             self._mark_resolved(incident.incidentId, incident.version)
+        elif incident.mergedInto is not None:
+            self._resolved.pop(incident.incidentId, None)
+            self._active.pop(incident.incidentId, None)
+            self._merged[incident.incidentId] = entry
         else:
             self._resolved.pop(incident.incidentId, None)
+            self._merged.pop(incident.incidentId, None)
             self._active[incident.incidentId] = entry
         return AppliedChange(change.action, entry, known.services if known else frozenset())
 
     def _known_version(self, incident_id: str) -> int:
-        known = self._active.get(incident_id)
+        known = self._active.get(incident_id) or self._merged.get(incident_id)
         return known.version if known else self._resolved.get(incident_id, 0)
 
     def _mark_resolved(self, incident_id: str, version: int) -> None:
+        self._merged.pop(incident_id, None)
         if self._active.pop(incident_id, None) is not None:
             self._snapshot_all = None
         self._resolved[incident_id] = version
@@ -94,6 +107,7 @@ class ActiveIncidents:
 
     def forget(self, incident_id: str) -> None:
         """A tombstone on the compacted topic: the incident is gone."""
+        self._merged.pop(incident_id, None)
         if self._active.pop(incident_id, None) is not None:
             self._snapshot_all = None
 
