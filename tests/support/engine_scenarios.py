@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aggregator.engine import CorrelationConfig, CorrelationEngine, MemoryStore, Outcome
+from aggregator.engine import CorrelationConfig, CorrelationEngine, Linker, MemoryStore, Outcome, link_in_process
 from incident_shared.ids import stable_id
 from incident_shared.schemas.events import Event
 from incident_shared.schemas.incidents import Incident, IncidentChange
@@ -73,14 +73,18 @@ class Scenario:
             )
         return self
 
-    def run(self, *, ordered: bool = True) -> Result:
+    def run(self, *, ordered: bool = True, linked: bool = True) -> Result:
+        """`linked`: with the cross-key stage (as the aggregator runs), else the first stage alone."""
         engine = CorrelationEngine(self.config, MemoryStore())
+        linker = Linker({}, cascade_window=self.config.cascade_window)
         events = sorted(self.events, key=lambda e: e.timestamp) if ordered else list(self.events)
         outcomes: list[Outcome | None] = []
         changes: list[IncidentChange] = []
         for e in events:
             outcomes.append(engine.process(e))
             changes.extend(engine.flush())
+            if linked:
+                changes.extend(link_in_process(engine, linker))
         return Result(engine, outcomes, changes)
 
 
@@ -97,6 +101,11 @@ class Result:
         for c in self.changes:
             latest[c.incident.incidentId] = c.incident
         return sorted(latest.values(), key=lambda i: (i.firstSeen, i.incidentId))
+
+    @property
+    def shown(self) -> list[Incident]:
+        """The incidents a person sees: those not merged into another."""
+        return [i for i in self.incidents if i.mergedInto is None]
 
     def by_service(self, service: str) -> list[Incident]:
         return [i for i in self.incidents if service in i.affectedServices]

@@ -2,6 +2,7 @@
 
 from aggregator.engine.config import CorrelationConfig, config_from_mapping, load_config
 from aggregator.engine.correlator import CommandResult, CorrelationEngine, Outcome
+from aggregator.engine.linker import Linker, link_in_process
 from aggregator.engine.store import EngineStore, MemoryStore
 from aggregator.engine.templates import TemplateMiner, fingerprint, mask
 from incident_shared.topology import Topology
@@ -11,12 +12,14 @@ __all__ = [
     "CorrelationConfig",
     "CorrelationEngine",
     "EngineStore",
+    "Linker",
     "MemoryStore",
     "Outcome",
     "TemplateMiner",
     "Topology",
     "config_from_mapping",
     "fingerprint",
+    "link_in_process",
     "load_config",
     "mask",
 ]

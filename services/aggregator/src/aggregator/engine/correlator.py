@@ -25,6 +25,7 @@ from typing import Any
 
 from aggregator.engine.baseline import Baselines
 from aggregator.engine.config import CorrelationConfig
+from aggregator.engine.names import names_in
 from aggregator.engine.severity import ScoreInput, score
 from aggregator.engine.state import (
     GroupState,
@@ -51,6 +52,9 @@ _MAX_GROUP_SERVICES = 200
 _MAX_TOKENS = 64
 _ROLLUP_MINUTES = 180  # rollup counts kept per group: events later than this are counted from 1 again
 _MAX_ROLLUPS = 2000
+_MAX_NAMES = 64  # names kept per incident (cross-key evidence)
+_CANDIDATE_TEMPLATES = 5
+_CANDIDATE_TIMELINE = 60
 
 
 def _dt(t: float) -> datetime:
@@ -77,6 +81,9 @@ class Outcome:
 class CommandResult:
     applied: bool
     reason: str = ""
+    # (incident id, routing key) of incidents merged into this one that the command applies to too:
+    # acknowledging or resolving a cascade acknowledges or resolves all of it.
+    forward: list[tuple[str, str]] = field(default_factory=list)
 
 
 class CorrelationEngine:
@@ -125,6 +132,7 @@ class CorrelationEngine:
         self._known = set(self._group_of)
         self._dirty: dict[str, GroupState] = {}
         self._actions: dict[str, tuple[GroupState, list[IncidentAction]]] = {}
+        self._candidates: list[dict[str, Any]] = []
 
     # -- public API -------------------------------------------------------------------------------
 
@@ -270,7 +278,63 @@ class CorrelationEngine:
         inc.last_command_id = command.commandId
         inc.updated_at = wall
         self._mark(group, inc, action)
-        return CommandResult(True)
+        forward = []
+        if command.action in ("acknowledge", "resolve", "assign"):
+            forward = [(mid, str(m.get("routingKey", ""))) for mid, m in sorted(inc.linked.items())]
+        return CommandResult(True, forward=forward)
+
+    def apply_link(self, link: dict[str, Any], key: str | None = None) -> bool:
+        """Applies a decision of the cross-key stage (`Linker`); one that changes nothing is a no-op."""
+        found = self._find(str(link["incidentId"]), key)
+        if found is None:
+            return False
+        group, inc = found
+        if link.get("op") == "merge":
+            target = link.get("mergedInto")
+            if inc.merged_into == target:
+                return False
+            inc.merged_into = target
+            if target is not None:
+                inc.linked.clear()  # a merged incident is nobody's root
+        elif link.get("op") == "member":
+            member_id = str(link["memberId"])
+            snapshot = link.get("member")
+            if snapshot is None:
+                if inc.linked.pop(member_id, None) is None:
+                    return False
+            else:
+                if inc.linked.get(member_id) == snapshot:
+                    return False
+                inc.linked[member_id] = snapshot
+        else:
+            return False
+        inc.updated_at = self.now() or inc.updated_at
+        self._mark(group, inc, "updated")
+        return True
+
+    def take_candidates(self) -> list[dict[str, Any]]:
+        """The cross-key candidates of the incidents changed by the last flushes (then forgotten)."""
+        out, self._candidates = self._candidates, []
+        return out
+
+    def candidate(self, inc: IncidentState) -> dict[str, Any]:
+        """What the cross-key stage needs to know of an incident."""
+        top = sorted(inc.templates.values(), key=lambda s: (-s.count, s.first))[:_CANDIDATE_TEMPLATES]
+        return {
+            "incidentId": inc.incident_id,
+            "routingKey": inc.key,
+            "status": inc.status,
+            "firstSeen": inc.first_seen,
+            "lastSeen": inc.last_seen,
+            "lastFailure": inc.last_failure,
+            "eventCount": inc.event_count,
+            "peakSeverity": inc.peak_severity,
+            "services": {s: [v.first, v.last, v.count, v.max_severity] for s, v in sorted(inc.services.items())},
+            "names": list(inc.names),
+            "templates": [[t.fingerprint, t.template, t.service, t.error_type, t.count, t.first, t.last] for t in top],
+            "timeline": dict(sorted(inc.timeline.items())[-_CANDIDATE_TIMELINE:]),
+            "mergedInto": inc.merged_into,
+        }
 
     def apply_summary(self, summary: IncidentSummary, key: str | None = None) -> bool:
         """Merges a summary unless a summary of a later version is already there."""
@@ -347,6 +411,8 @@ class CorrelationEngine:
                 changes.append(
                     IncidentChange(action=action, incident=self.to_incident(inc), emittedAt=_dt(inc.updated_at))
                 )
+            self._candidates.append(self.candidate(inc))
+        del self._candidates[:-10_000]  # nobody takes them (an engine without the cross-key stage)
         self._actions.clear()
         for group in self._dirty.values():
             self.store.put_group(group)
@@ -368,8 +434,46 @@ class CorrelationEngine:
         top = sorted(inc.templates.values(), key=lambda s: (-s.count, s.first))
         title_tpl = top[0].template if top else ""
         origin = inc.origin or (top[0].service if top else inc.key)
+        templates: list[dict[str, Any]] = [
+            {
+                "fingerprint": s.fingerprint,
+                "template": s.template,
+                "service": s.service,
+                "errorType": s.error_type,
+                "count": s.count,
+                "firstSeen": s.first,
+                "lastSeen": s.last,
+            }
+            for s in top[:10]
+        ]
+        points = {k: list(v) for k, v in inc.timeline.items()}
+        services = set(inc.services)
+        event_count, first_seen, last_seen = inc.event_count, inc.first_seen, inc.last_seen
+        for m in inc.linked.values():  # the incidents merged into this one count as its own
+            services.update(m["services"])
+            event_count += int(m["eventCount"])
+            first_seen, last_seen = min(first_seen, m["firstSeen"]), max(last_seen, m["lastSeen"])
+            templates.extend(
+                dict(
+                    zip(
+                        ("fingerprint", "template", "service", "errorType", "count", "firstSeen", "lastSeen"),
+                        t,
+                        strict=True,
+                    )
+                )
+                for t in m["templates"]
+            )
+            for k, (count, maxsev) in m["timeline"].items():
+                point = points.setdefault(k, [0, 0])
+                point[0] += count
+                point[1] = max(point[1], maxsev)
+        if inc.linked:
+            templates.sort(key=lambda t: (-t["count"], t["firstSeen"]))
+            del templates[10:]
+        for t in templates:
+            t["firstSeen"], t["lastSeen"] = _dt(t["firstSeen"]), _dt(t["lastSeen"])
         timeline = []
-        for k, (count, maxsev) in sorted(inc.timeline.items()):
+        for k, (count, maxsev) in sorted(points.items()):
             minute, _, service = k.partition("|")
             timeline.append(
                 {"minute": _dt(int(minute) * 60), "service": service, "count": count, "maxSeverity": maxsev}
@@ -384,26 +488,17 @@ class CorrelationEngine:
             "routingKey": inc.key,
             "severityScore": inc.score,
             "severityFactors": inc.factors,
-            "affectedServices": sorted(inc.services),
+            "affectedServices": sorted(services),
             "probableOrigin": origin,
-            "eventCount": inc.event_count,
-            "firstSeen": _dt(inc.first_seen),
-            "lastSeen": _dt(inc.last_seen),
+            "eventCount": event_count,
+            "firstSeen": _dt(first_seen),
+            "lastSeen": _dt(last_seen),
             "flapping": inc.flapping,
             "flapCount": inc.flap_count,
             "previousIncidentId": inc.previous_incident_id,
-            "templates": [
-                {
-                    "fingerprint": s.fingerprint,
-                    "template": s.template,
-                    "service": s.service,
-                    "errorType": s.error_type,
-                    "count": s.count,
-                    "firstSeen": _dt(s.first),
-                    "lastSeen": _dt(s.last),
-                }
-                for s in top[:10]
-            ],
+            "mergedInto": inc.merged_into,
+            "mergedIncidentIds": sorted(inc.linked),
+            "templates": templates,
             "timeline": timeline,
             "sampleEvents": inc.samples,
             "assignee": inc.assignee,
@@ -564,6 +659,8 @@ class CorrelationEngine:
         )
         group.open.append(inc)
         for pe in sorted(events, key=lambda e: e.t):
+            if pe.fingerprint not in inc.templates:
+                self._note_names(inc, str(pe.api.get("message") or ""), pe.api.get("metadata"))
             self._add_raw(
                 inc, pe.t, pe.severity, pe.service, pe.fingerprint, pe.template, pe.error_type, pe.api, failure=True
             )
@@ -583,6 +680,8 @@ class CorrelationEngine:
         failure: bool,
     ) -> None:
         api = event.to_api() if len(inc.samples) < self.config.max_sample_events else None
+        if failure and tpl.fingerprint not in inc.templates:
+            self._note_names(inc, event.message, event.metadata)
         self._add_raw(
             inc,
             t,
@@ -666,6 +765,17 @@ class CorrelationEngine:
         if api is not None and len(inc.samples) < cfg.max_sample_events:
             inc.samples.append(api)
 
+    def _note_names(self, inc: IncidentState, message: str, metadata: Any) -> None:
+        """Keeps what a new kind of failure message names (a bounded sample: one per template)."""
+        if len(inc.names) >= _MAX_NAMES:
+            return
+        own = inc.services
+        for name in names_in(message, metadata if isinstance(metadata, dict) else None):
+            if name not in own and name not in inc.names:
+                inc.names.append(name)
+                if len(inc.names) >= _MAX_NAMES:
+                    return
+
     def _origin(self, inc: IncidentState, group: GroupState) -> str:
         """The most downstream affected dependency that failed first."""
         services = inc.services
@@ -685,14 +795,20 @@ class CorrelationEngine:
 
     def _rescore(self, inc: IncidentState) -> None:
         spike = inc.spike
-        tiers = [self.config.tier(s) for s in inc.services] or [self.config.default_tier]
+        services = set(inc.services)
+        peak, first, last = inc.peak_severity, inc.first_seen, inc.last_seen
+        for m in inc.linked.values():  # a cascade is scored as a whole
+            services.update(m["services"])
+            peak = max(peak, int(m["peakSeverity"]))
+            first, last = min(first, m["firstSeen"]), max(last, m["lastSeen"])
+        tiers = [self.config.tier(s) for s in services] or [self.config.default_tier]
         inc.score, inc.factors = score(
             ScoreInput(
-                peak_severity=inc.peak_severity,
+                peak_severity=peak,
                 best_tier=min(tiers),
                 spike=spike,
-                services=len(inc.services),
-                duration_s=inc.last_seen - inc.first_seen,
+                services=len(services),
+                duration_s=last - first,
                 flapping=inc.flapping,
             )
         )

@@ -71,6 +71,9 @@ class IncidentState:
     notes: list[dict[str, Any]] = field(default_factory=list)
     last_command_id: str | None = None
     summary: dict[str, Any] = field(default_factory=dict)
+    names: list[str] = field(default_factory=list)  # what its failures' messages name (hosts, services)
+    merged_into: str | None = None  # the root of the cascade this incident is part of
+    linked: dict[str, dict[str, Any]] = field(default_factory=dict)  # merged incident id -> its snapshot
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
