@@ -124,6 +124,13 @@ async def summarize(request: web.Request) -> web.Response:
         )
     if incident is None:
         return _error(404, "not_found", f"no incident {incident_id}")
+    if incident.mergedInto is not None:
+        return _error(
+            409,
+            "merged",
+            f"incident {incident_id} is merged into {incident.mergedInto}, whose summary covers it;"
+            f" summarize {incident.mergedInto} instead",
+        )
     if service.policy.in_flight(incident_id):
         return _error(
             409,

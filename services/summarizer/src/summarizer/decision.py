@@ -8,6 +8,9 @@ Modelled on Alertmanager's group timings:
 - never more often than `min_interval_seconds` per incident; a change inside the interval waits for it;
 - a rule-based summary written while the provider was unavailable is upgraded once the provider is
   back (same interval).
+- an incident merged into another one (`mergedInto` set) is never summarized: it is part of its root's
+  cascade, and the root, which counts its services, events and templates, is summarized instead. Once
+  un-merged it is an incident like any other again.
 
 The policy never does I/O: the service feeds it changes (`observe`), asks what is due (`due`), and
 reports what it published (`completed`) or gave up on (`failed`).
@@ -148,6 +151,8 @@ class SummaryPolicy:
         incident = tracked.incident
         if incident.status == "resolved":
             return Decision("skip", why_not="resolved")
+        if incident.mergedInto is not None:
+            return Decision("skip", why_not=f"merged into {incident.mergedInto}")
         if tracked.in_flight:
             return Decision("skip", why_not="a summary is being written")
         now = self._clock()
