@@ -73,6 +73,13 @@ export interface Incident {
   flapping: boolean;
   flapCount: number;
   previousIncidentId: string | null;
+  /**
+   * Set when this incident is part of another one's cascade (a failure that spread across
+   * correlation keys): that root incident stands for it, so it is not shown as one of its own.
+   */
+  mergedInto: string | null;
+  /** The incidents merged into this one (whose services, events and templates it already counts). */
+  mergedIncidentIds: string[];
   templates: TemplateCount[];
   timeline: TimelinePoint[];
   sampleEvents: PlatformEvent[];
@@ -134,6 +141,8 @@ export interface IncidentQuery {
   minSeverity?: number | "";
   /** Text the title must contain (the gateway's `q`). */
   q?: string;
+  /** Also list incidents merged into another one (left out by default). */
+  includeMerged?: boolean;
   from?: string;
   to?: string;
   limit?: number;
@@ -250,6 +259,8 @@ export function normalizeIncident(raw: unknown): Incident | null {
     flapping: raw.flapping === true,
     flapCount: asNumber(raw.flapCount),
     previousIncidentId: asNullableString(raw.previousIncidentId),
+    mergedInto: asNullableString(raw.mergedInto),
+    mergedIncidentIds: asArray<string>(raw.mergedIncidentIds, (s) => (typeof s === "string" && s !== "" ? s : null)),
     templates: asArray<TemplateCount>(raw.templates, (t) =>
       isObject(t)
         ? {

@@ -37,6 +37,8 @@ function IncidentRow({ index, style, ariaAttributes, incidents, now }: RowCompon
           ))}
           {incident.affectedServices.length > 4 && <span className="text-xs text-slate-400">+{incident.affectedServices.length - 4}</span>}
           {incident.flapping && <span className="rounded bg-violet-900 px-1.5 text-xs text-violet-100">flapping ×{incident.flapCount}</span>}
+          {incident.mergedInto && <span className="truncate rounded bg-amber-900 px-1.5 text-xs text-amber-100">merged into {incident.mergedInto}</span>}
+          {incident.mergedIncidentIds.length > 0 && <span className="rounded bg-slate-700 px-1.5 text-xs text-slate-100">+{incident.mergedIncidentIds.length} merged</span>}
         </div>
         <div className="flex gap-3 text-xs tabular-nums text-slate-400">
           <span>{formatCount(incident.eventCount)} events</span>

@@ -63,10 +63,18 @@ export function pruneResolved(map: Record<string, Incident>, keep: number): Reco
   return next;
 }
 
-/** Open incidents (active or acknowledged), the most severe first, then the most recently active. */
+/**
+ * False for an incident merged into another one: its root incident stands for the whole cascade
+ * (and counts its services and events), so it is not listed as an incident of its own.
+ */
+export function isOwnIncident(incident: Incident): boolean {
+  return incident.mergedInto === null;
+}
+
+/** Open incidents (active or acknowledged) not merged into another, the most severe first, then the most recently active. */
 export function openIncidentsSorted(map: Record<string, Incident>): Incident[] {
   return Object.values(map)
-    .filter((i) => i.status !== "resolved")
+    .filter((i) => i.status !== "resolved" && isOwnIncident(i))
     .sort(
       (a, b) =>
         b.severityScore - a.severityScore ||

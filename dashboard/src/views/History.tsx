@@ -9,7 +9,7 @@ import { useLive } from "../store/liveStore";
 import { SEVERITIES } from "../store/logic";
 
 const PAGE_SIZE = 50;
-const FIELDS = ["q", "status", "service", "minSeverity", "from", "to"] as const;
+const FIELDS = ["q", "status", "service", "minSeverity", "from", "to", "includeMerged"] as const;
 type Field = (typeof FIELDS)[number];
 
 /**
@@ -34,6 +34,8 @@ export function History() {
         minSeverity: applied.minSeverity ? Number(applied.minSeverity) : "",
         from: localInputToIso(applied.from),
         to: localInputToIso(applied.to),
+        // Incidents merged into another are part of its cascade; listed only when asked for.
+        includeMerged: applied.includeMerged === "true" || undefined,
         limit: PAGE_SIZE,
         cursor,
       }),
@@ -113,6 +115,15 @@ export function History() {
         <label className="flex flex-col gap-0.5 text-xs text-slate-400">
           To
           <input type="datetime-local" className="input" {...field("to")} />
+        </label>
+        <label className="flex items-center gap-1 self-center text-xs text-slate-400" title="Incidents that are part of another incident's cascade">
+          <input
+            type="checkbox"
+            checked={draft.includeMerged === "true"}
+            onChange={(e) => setDraft({ ...draft, includeMerged: e.target.checked ? "true" : "" })}
+            data-testid="history-include-merged"
+          />
+          Include merged
         </label>
         <button type="submit" className="btn btn-primary">
           Search

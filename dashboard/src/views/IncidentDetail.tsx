@@ -3,6 +3,7 @@ import { Link, useParams } from "react-router";
 import { Bar, BarChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
 import { api, errorText, type Incident, type IncidentCommand } from "../api";
 import { ErrorMessage, Panel } from "../components/Feedback";
+import { MergeNotice } from "../components/MergeNotice";
 import { ServiceChip, SeverityBadge, StatusBadge } from "../components/SeverityBadge";
 import { formatAge, formatCount, formatDateTime, formatTime } from "../format";
 import { useLoader, useNow } from "../hooks";
@@ -72,6 +73,7 @@ export function IncidentDetail() {
         )}
         <Meta label="Version" value={String(incident.version)} />
       </dl>
+      <MergeNotice incident={incident} />
 
       <Actions incident={incident} />
 
