@@ -309,3 +309,82 @@ async def test_records_without_the_correlation_key_still_join_their_group(
         assert [(i["routingKey"], i["eventCount"]) for i in incidents] == [("search", 50), ("checkout", 200)]
     finally:
         await client.close()
+
+
+def cross_key_cascade(start: datetime, n: int = 60) -> list[Event]:
+    """A database outside any topology group fails; its caller names it; the caller's caller names the caller."""
+    events = []
+    for i in range(n):
+        for service, offset, message in (
+            ("postgres-orders", 0, f"could not connect to server: Connection refused at 10.0.3.{i % 250}:5432"),
+            ("order-service", 20, f"Timeout after 5000ms calling postgres-orders (query {i})"),
+            ("checkout-api", 40, f"Upstream order-service returned 503 for order {40000 + i}"),
+        ):
+            events.append(
+                Event(
+                    eventId=f"evt_{service}{i:04d}",
+                    service=service,
+                    severity=4,
+                    timestamp=start + timedelta(seconds=offset + i * 2),
+                    message=message,
+                    receivedAt=start,
+                )
+            )
+    return sorted(events, key=lambda e: e.timestamp)
+
+
+async def test_a_cascade_across_correlation_keys_is_one_incident_and_acknowledged_as_one(
+    aggregator_worker: Any, topics: Topics, kafka_bootstrap: str, mongo_uri: str, mongo_db_name: str
+) -> None:
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+    events = cross_key_cascade(start)
+    aggregator_worker.start()
+    await produce(kafka_bootstrap, topics.events, events)
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
+    db = client[mongo_db_name]
+    try:
+
+        async def merged(d: Any) -> bool:
+            roots = [i async for i in d.incidents.find({"mergedIncidentIds.1": {"$exists": True}})]
+            return bool(roots) and roots[0]["eventCount"] == len(events)
+
+        await wait_for(db, merged)
+        incidents = {i["_id"]: i async for i in db.incidents.find({})}
+        [root] = [i for i in incidents.values() if i.get("mergedInto") is None]
+        assert root["probableOrigin"] == "postgres-orders"
+        assert root["affectedServices"] == ["checkout-api", "order-service", "postgres-orders"]
+        members = [incidents[m] for m in root["mergedIncidentIds"]]
+        assert {m["mergedInto"] for m in members} == {root["_id"]}
+        assert sorted(m["routingKey"] for m in members) == ["checkout-api", "order-service"]
+        # Acknowledging the cascade acknowledges every incident merged into it.
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+        await producer.start()
+        try:
+            command = IncidentCommand(
+                commandId="cmd_cascade",
+                incidentId=root["_id"],
+                action="acknowledge",
+                actor="bob",
+                issuedAt=datetime.now(UTC),
+            )
+            await producer.send_and_wait(
+                topics.incident_commands, command.model_dump_json().encode(), key=root["routingKey"].encode()
+            )
+        finally:
+            await producer.stop()
+
+        async def all_acknowledged(d: Any) -> bool:
+            return await d.incidents.count_documents({"status": "acknowledged", "acknowledgedBy": "bob"}) == 3
+
+        await wait_for(db, all_acknowledged, limit=60)
+        # A replay of the range merges the same way.
+        config = load_config(ROOT / "deploy/config/correlation.toml")
+        result = await replay(
+            kafka_bootstrap, topics.events, start - timedelta(days=1), datetime.now(UTC) + timedelta(minutes=1), config
+        )
+        [replayed_root] = [i for i in result.incidents if i.mergedInto is None]
+        assert replayed_root.incidentId == root["_id"]
+        assert sorted(replayed_root.mergedIncidentIds) == sorted(root["mergedIncidentIds"])
+        assert replayed_root.eventCount == len(events)
+    finally:
+        await client.close()

@@ -16,6 +16,7 @@ class Metrics:
     incident_changes: Counter
     commands: Counter
     summaries: Counter
+    links: Counter
     projection_writes: Counter
     batch_seconds: Histogram
     open_incidents: Gauge
@@ -40,6 +41,11 @@ class Metrics:
             ),
             commands=Counter("aggregator_commands_total", "Incident commands received", ["result"], registry=registry),
             summaries=Counter("aggregator_summaries_total", "Summaries received", ["result"], registry=registry),
+            links=Counter(
+                "aggregator_cascade_links_total",
+                "Decisions of the cross-key stage sent (merges and member snapshots)",
+                registry=registry,
+            ),
             projection_writes=Counter(
                 "aggregator_projection_writes_total", "Documents written to MongoDB", ["collection"], registry=registry
             ),

@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from aggregator.engine import CorrelationConfig, CorrelationEngine, MemoryStore
+from aggregator.engine import CorrelationConfig, CorrelationEngine, Linker, MemoryStore, link_in_process
 from aggregator.records import Invalid, decode
 from incident_shared.schemas.events import Event
 from incident_shared.schemas.incidents import Incident, IncidentChange
@@ -51,7 +51,7 @@ async def _ranges(
     return out
 
 
-async def replay(
+async def replay(  # noqa: PLR0915 - one read loop with its watermark; split, it hides the ordering
     bootstrap: str,
     topic: str,
     start: datetime,
@@ -65,9 +65,15 @@ async def replay(
     )
     await consumer.start()
     engine = CorrelationEngine(config, MemoryStore())
+    linker = Linker({}, cascade_window=config.cascade_window)
     latest: dict[str, Incident] = {}
     n = invalid = duplicates = seq = 0
     pending: list[tuple[float, str, int, Event]] = []
+
+    def flush() -> None:
+        for c in engine.flush() + link_in_process(engine, linker):
+            latest[c.incident.incidentId] = c.incident
+
     try:
         # partitions_for_topic reads the client's cached metadata: load the topic into it first.
         consumer._client.add_topic(topic)
@@ -115,15 +121,14 @@ async def replay(
             watermark = min(active) - config.allowed_lateness if active else float("inf")
             while pending and pending[0][0] < watermark:
                 duplicates += engine.process(heapq.heappop(pending)[3]) is None
-            for c in engine.flush():
-                latest[c.incident.incidentId] = c.incident
+            flush()
             if progress:
                 progress(n, total)
         while pending:
             duplicates += engine.process(heapq.heappop(pending)[3]) is None
+        flush()
         engine.finish(end.timestamp())
-        for c in engine.flush():
-            latest[c.incident.incidentId] = c.incident
+        flush()
     finally:
         await consumer.stop()
     incidents = sorted(latest.values(), key=lambda i: (i.firstSeen, i.incidentId))
@@ -162,7 +167,7 @@ async def live_incidents(bootstrap: str, topic: str, start: datetime, end: datet
     )
 
 
-COMPARED = ("status", "eventCount", "severityScore", "affectedServices", "probableOrigin", "flapping")
+COMPARED = ("status", "eventCount", "severityScore", "affectedServices", "probableOrigin", "flapping", "mergedInto")
 
 
 def diff(live: list[Incident], replayed: list[Incident]) -> dict[str, Any]:
@@ -196,16 +201,31 @@ def _row(i: Incident) -> dict[str, Any]:
         "probableOrigin": i.probableOrigin,
         "firstSeen": i.firstSeen,
         "title": i.title,
+        "mergedInto": i.mergedInto,
     }
 
 
 def print_table(incidents: list[Incident], out: TextIO = sys.stdout) -> None:
-    header = f"{'incident':<29} {'status':<12} {'sev':>3} {'events':>7}  {'first seen':<20} {'services':<40} title"
+    """One line per incident; those merged into a cascade are listed under its root, indented."""
+    header = f"{'incident':<31} {'status':<12} {'sev':>3} {'events':>7}  {'first seen':<20} {'services':<40} title"
     print(header, file=out)
+    known = {i.incidentId for i in incidents}
+    members: dict[str, list[Incident]] = {}
     for i in incidents:
+        if i.mergedInto in known:
+            members.setdefault(i.mergedInto, []).append(i)
+
+    def line(i: Incident, indent: str) -> None:
         services = ",".join(i.affectedServices)
         print(
-            f"{i.incidentId:<29} {i.status:<12} {i.severityScore:>3} {i.eventCount:>7}  "
+            f"{indent + i.incidentId:<31} {i.status:<12} {i.severityScore:>3} {i.eventCount:>7}  "
             f"{i.firstSeen:%Y-%m-%d %H:%M:%S}  {services[:40]:<40} {i.title[:80]}",
             file=out,
         )
+
+    for i in incidents:
+        if i.mergedInto in known:
+            continue
+        line(i, "")
+        for m in members.get(i.incidentId, []):
+            line(m, "+ ")

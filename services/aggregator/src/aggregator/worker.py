@@ -32,7 +32,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pymongo import AsyncMongoClient
 
-from aggregator.engine import CorrelationEngine, Outcome, load_config
+from aggregator.engine import CorrelationEngine, Linker, Outcome, load_config
 from aggregator.faust_store import FaustStore
 from aggregator.metrics import Metrics
 from aggregator.projection import Projection
@@ -100,6 +100,9 @@ def build_app(  # noqa: PLR0915 - the agents close over one runtime; splitting t
     minute_counts = app.Table("minute_counts", default=int, use_partitioner=True).tumbling(
         60.0, expires=timedelta(hours=3)
     )
+    # The cross-key stage's state: the open incident candidates and the cascade decisions, all on
+    # the one partition of the candidates topic.
+    link_state = app.Table("links", partitions=1, use_partitioner=True)
     store = FaustStore(groups, baselines, seen, minute_counts)
     rt = Runtime(
         settings=settings,
@@ -110,10 +113,27 @@ def build_app(  # noqa: PLR0915 - the agents close over one runtime; splitting t
         guard=InvalidRatioGuard(settings.max_invalid_ratio, settings.invalid_window),
     )
     app.aggregator_runtime = rt  # type: ignore[attr-defined]
+    linker = Linker(link_state, cascade_window=rt.engine.config.cascade_window)
 
     events_topic = app.topic(topics.events, key_serializer="raw", value_serializer="raw")
     rekeyed_topic = app.topic(
         f"{settings.app_id}-events-by-key",
+        partitions=EVENTS.partitions,
+        key_serializer="raw",
+        value_serializer="raw",
+        internal=True,
+    )
+    # Incident candidates for the cross-key stage (one partition: it must see them all), and its
+    # decisions back to each incident's partition (keyed by routing key, like commands).
+    candidates_topic = app.topic(
+        f"{settings.app_id}-incident-candidates",
+        partitions=1,
+        key_serializer="raw",
+        value_serializer="raw",
+        internal=True,
+    )
+    links_topic = app.topic(
+        f"{settings.app_id}-incident-links",
         partitions=EVENTS.partitions,
         key_serializer="raw",
         value_serializer="raw",
@@ -134,6 +154,12 @@ def build_app(  # noqa: PLR0915 - the agents close over one runtime; splitting t
         futures = [
             await incidents_topic.send(key=c.incident.incidentId.encode(), value=codec.dumps(c)) for c in changes
         ]
+        futures.extend(
+            [
+                await candidates_topic.send(key=c["incidentId"].encode(), value=codec.dumps(c))
+                for c in rt.engine.take_candidates()
+            ]
+        )
         await asyncio.gather(*futures)
         for c in changes:
             rt.metrics.incident_changes.labels(c.action).inc()
@@ -215,6 +241,34 @@ def build_app(  # noqa: PLR0915 - the agents close over one runtime; splitting t
                 result = rt.engine.apply_command(cmd, key)
                 rt.metrics.commands.labels("applied" if result.applied else result.reason).inc()
                 await cycle([])
+            # The incidents merged into this one take the same command (idempotent by its id).
+            for member_id, routing_key in result.forward:
+                forwarded = cmd.model_copy(
+                    update={"commandId": f"{cmd.commandId}:{member_id}", "incidentId": member_id}
+                )
+                await commands_topic.send(key=routing_key.encode(), value=codec.dumps(forwarded))
+
+    @app.agent(candidates_topic, name="incident-candidates", supervisor_strategy=CrashingSupervisor)
+    async def candidates_agent(stream: Any) -> None:
+        """The cross-key stage: sends its decisions, then saves them (a crash in between re-decides)."""
+        async for ev in stream.events():
+            links = linker.update(codec.loads(ev.message.value))
+            futures = [
+                await links_topic.send(key=str(link["routingKey"]).encode(), value=codec.dumps(link)) for link in links
+            ]
+            await asyncio.gather(*futures)
+            linker.commit()
+            rt.metrics.links.inc(len(links))
+
+    @app.agent(links_topic, name="incident-links", supervisor_strategy=CrashingSupervisor)
+    async def links_agent(stream: Any) -> None:
+        async for ev in stream.events():
+            link = codec.loads(ev.message.value)
+            key = ev.message.key.decode() if ev.message.key else None
+            await rt.projection_ready.wait()
+            async with rt.lock:
+                if rt.engine.apply_link(link, key):
+                    await cycle([])
 
     @app.agent(summaries_topic, name="summaries", supervisor_strategy=CrashingSupervisor)
     async def summaries_agent(stream: Any) -> None:
