@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 import pytest
 
 from aggregator.engine import CorrelationEngine, Linker, MemoryStore, link_in_process
 from aggregator.engine.names import names_in
-from incident_shared.schemas.incidents import IncidentCommand
-from support.engine_scenarios import T0, Scenario, make_event
+from incident_shared.schemas.events import Event
+from incident_shared.schemas.incidents import Incident, IncidentCommand
+from support.engine_scenarios import T0, Scenario
 
 pytestmark = pytest.mark.unit
 
@@ -111,20 +113,46 @@ def test_a_dependency_that_fails_after_its_caller_still_becomes_the_root() -> No
     assert member.mergedIncidentIds == []
 
 
-def test_a_caller_still_failing_after_its_root_resolved_is_shown_again() -> None:
-    engine = CorrelationEngine(Scenario().config, MemoryStore())
-    linker = Linker({}, cascade_window=Scenario().config.cascade_window)
-    events = orders_cascade().events
-    latest = {}
+class Run:
+    """An engine and its cross-key stage fed by hand, keeping the latest state of every incident."""
 
-    def feed() -> None:
-        for c in engine.flush() + link_in_process(engine, linker):
-            latest[c.incident.incidentId] = c.incident
+    def __init__(self) -> None:
+        cfg = Scenario().config
+        self.engine = CorrelationEngine(cfg, MemoryStore())
+        self.linker = Linker({}, cascade_window=cfg.cascade_window)
+        self.latest: dict[str, Incident] = {}
 
-    for e in sorted(events, key=lambda e: e.timestamp):
-        engine.process(e)
-        feed()
-    root = next(i for i in latest.values() if i.mergedIncidentIds)
+    def feed(self, events: Sequence[Event] = ()) -> None:
+        for e in sorted(events, key=lambda e: e.timestamp):
+            self.engine.process(e)
+            self.collect()
+
+    def collect(self) -> None:
+        for c in self.engine.flush() + link_in_process(self.engine, self.linker):
+            self.latest[c.incident.incidentId] = c.incident
+
+
+def test_a_caller_still_failing_after_its_root_went_quiet_is_shown_again() -> None:
+    s = Scenario()
+    s.emit("postgres-orders", 4, "could not connect to server: Connection refused at 10.0.3.{i}:5432", count=6)
+    s.emit("order-service", 4, "Timeout after 5000ms calling postgres-orders (query {i}7)", at=0.5, count=40, every=30)
+    run = Run()
+    run.feed(s.events[:12])  # both failing: one incident
+    [root] = [i for i in run.latest.values() if i.mergedIncidentIds]
+    assert root.affectedServices == ["order-service", "postgres-orders"]
+    run.feed(s.events[12:])  # the database is quiet, the caller goes on failing for 20 minutes
+    run.engine.close_quiet((T0 + timedelta(minutes=20)).timestamp())
+    run.collect()
+    assert run.latest[root.incidentId].status == "resolved"
+    [caller] = [i for i in run.latest.values() if i.affectedServices == ["order-service"]]
+    assert caller.status == "active"
+    assert caller.mergedInto is None
+
+
+def test_resolving_a_cascade_resolves_its_members_and_keeps_them_merged() -> None:
+    run = Run()
+    run.feed(orders_cascade().events)
+    [root] = [i for i in run.latest.values() if i.mergedIncidentIds]
     cmd = IncidentCommand(
         commandId="cmd_1",
         incidentId=root.incidentId,
@@ -132,23 +160,18 @@ def test_a_caller_still_failing_after_its_root_resolved_is_shown_again() -> None
         actor="oncall",
         issuedAt=T0 + timedelta(minutes=3),
     )
-    result = engine.apply_command(cmd, root.routingKey)
+    result = run.engine.apply_command(cmd, root.routingKey)
     assert result.applied
-    # Resolving the cascade resolves what was merged into it too (the worker forwards these).
     assert sorted(mid for mid, _ in result.forward) == root.mergedIncidentIds
-    feed()
-    assert latest[root.incidentId].status == "resolved"
-    # The callers were not resolved (no forwarded command applied here) and keep failing: each is
-    # on its own again, or merged into another open one, never into the resolved root.
-    for e in [
-        make_event("checkout-api", 4, "Upstream order-service returned 503 for order 999", T0 + timedelta(minutes=4))
-    ]:
-        engine.process(e)
-        feed()
-    still_open = [i for i in latest.values() if i.status != "resolved"]
-    assert still_open
-    assert all(i.mergedInto != root.incidentId for i in still_open)
-    assert any(i.mergedInto is None for i in still_open)
+    run.collect()
+    for member_id, routing_key in result.forward:  # what the worker does with `forward`
+        forwarded = cmd.model_copy(update={"commandId": f"cmd_1:{member_id}", "incidentId": member_id})
+        assert run.engine.apply_command(forwarded, routing_key).applied
+        run.collect()
+    members = [run.latest[m] for m in root.mergedIncidentIds]
+    assert all(m.status == "resolved" and m.resolvedBy == "oncall" for m in members)
+    assert all(m.mergedInto == root.incidentId for m in members)
+    assert run.latest[root.incidentId].status == "resolved"
 
 
 def test_deciding_again_changes_nothing() -> None:

@@ -324,6 +324,7 @@ class CorrelationEngine:
             "incidentId": inc.incident_id,
             "routingKey": inc.key,
             "status": inc.status,
+            "resolution": inc.resolution,
             "firstSeen": inc.first_seen,
             "lastSeen": inc.last_seen,
             "lastFailure": inc.last_failure,

@@ -14,8 +14,9 @@ partition, and the linker joins candidates that belong to one failure:
 - every other member is *merged* into the root: it stays open on its own partition (its events keep
   arriving there) but carries `mergedInto`, and the root receives a snapshot of it (services,
   counts, templates, timeline) after each of its changes and reports them as its own;
-- when a root is resolved while members are still failing, what is left is linked again: a new root
-  is chosen, or a lone member is un-merged and shown again.
+- when a root goes quiet (or is locked) while members are still failing, what is left is linked
+  again: a new root is chosen, or a lone member is un-merged and shown again. A root a person
+  resolved takes its members with it (the worker forwards the command), so they stay merged.
 
 Pure and deterministic: `update()` returns the messages to send (each for one incident, to be
 delivered under its routing key) and keeps the state changes aside until `commit()`, so that a
@@ -118,6 +119,10 @@ class Linker:
                     out.append(member_link(root, root_c["routingKey"], cid, member_snapshot(c)))
                 # It stays merged (its history is part of the root's); the linker forgets it.
                 self._put(_ROOT + cid, None)
+            if c.get("resolution") == "manual":
+                # A person resolved the cascade: its members are being resolved with it (the
+                # command is forwarded to them), so they are not let go in between.
+                return out
             orphans = [m["incidentId"] for m in self._open() if self._get(_ROOT + m["incidentId"]) == cid]
             done: set[str] = set()
             for orphan in orphans:
