@@ -19,6 +19,7 @@ from pymongo import AsyncMongoClient
 
 from incident_shared.kafka import ensure_topics
 from incident_shared.topics import Topics
+from support.kafka_topics import delete_topics_containing, topic_stem
 
 # Fixtures that several test folders share live in tests/support (importable: pytest's pythonpath).
 pytest_plugins = ["support.summarizer_incidents"]
@@ -58,11 +59,16 @@ def unique_name() -> Callable[[str], str]:
 
 
 @pytest.fixture
-async def topics(kafka_bootstrap: str, unique_name: Callable[[str], str]) -> Topics:
-    """A fresh set of the registry's topics under a random prefix, created on the real broker."""
+async def topics(kafka_bootstrap: str, unique_name: Callable[[str], str]) -> AsyncIterator[Topics]:
+    """A fresh set of the registry's topics under a random prefix, created on the real broker.
+
+    Afterwards every topic whose name contains the prefix's stem is deleted: the registry's, and
+    those of a worker whose app id is built from it (`topic_stem`).
+    """
     t = Topics(prefix=unique_name("t") + ".")
     await ensure_topics(kafka_bootstrap, t)
-    return t
+    yield t
+    await delete_topics_containing(kafka_bootstrap, topic_stem(t))
 
 
 @pytest.fixture

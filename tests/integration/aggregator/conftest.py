@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from incident_shared.topics import Topics
+from support.kafka_topics import topic_stem
 
 ROOT = Path(__file__).parents[3]
 
@@ -61,7 +62,7 @@ def aggregator_worker(  # noqa: PLR0917 - pytest injects fixtures by position
         MONGODB_URI=mongo_uri,
         MONGODB_DATABASE=mongo_db_name,
         PORT=str(port),
-        AGGREGATOR_APP_ID=unique_name("agg-"),
+        AGGREGATOR_APP_ID=f"agg-{topic_stem(topics)}",
         AGGREGATOR_DATA_DIR=str(tmp_path / "data"),
         LOG_FORMAT="text",
         LOG_LEVEL="INFO",
