@@ -32,6 +32,7 @@ INDEXES: Final[dict[str, list[IndexModel]]] = {
         IndexModel([("status", ASCENDING), ("severityScore", DESCENDING)], name="status_severity"),
         IndexModel([("lastSeen", DESCENDING)], name="lastSeen"),
         IndexModel([("affectedServices", ASCENDING)], name="affectedServices"),
+        IndexModel([("mergedInto", ASCENDING)], name="mergedInto"),
     ],
     EVENT_ROLLUPS: [
         IndexModel([("minute", DESCENDING)], name="minute"),
