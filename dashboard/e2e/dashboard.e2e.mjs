@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
  * End to end, in a real browser (Debian's chromium through playwright-core), against a running
- * stack: posts a small storm through the REST API, sees its events stream in and its incident
- * appear live on the overview, opens it, sees the summary, acknowledges it (from the keyboard),
+ * stack: posts a small storm through the REST API (a database failing, its caller and the web
+ * tier after it), sees its events stream in and its one incident appear live on the overview, opens it, sees the summary, acknowledges it (from the keyboard),
  * sees the status change, also in a second page, resolves it and finds it in the history.
  * Writes docs/screenshots/dashboard.png, incident-detail.png and timeline.png.
  *
@@ -105,6 +105,17 @@ async function postStorm(rounds) {
   return sent;
 }
 
+/** Calls `check` until it returns something truthy (then returns it), or fails after `timeoutMs`. */
+async function poll(check, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check().catch(() => undefined);
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`not reached within ${timeoutMs / 1000}s`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
 async function shot(page, name, { locator, fullPage = false } = {}) {
   if (!SHOTS) return;
   await mkdir(SHOTS, { recursive: true });
@@ -145,12 +156,21 @@ async function main() {
     await page.locator(`[data-testid="event-stream"] [data-service="${DB}"]`).first().waitFor({ timeout: 30_000 });
     await page.getByTestId("filter-service").selectOption("");
 
-    begin("the incident appears live on the overview");
-    await page.getByTestId("incident-filter").fill(DB);
-    const row = page.locator('[data-testid="incident-row"]').filter({ hasText: DB }).first();
+    begin("the cascade (database, its caller, the web tier) becomes one incident, rooted at the database");
+    const cascade = await poll(async () => {
+      const active = await api("GET", "/api/incidents/active");
+      return (active?.data ?? []).find(
+        (i) => i.probableOrigin === DB && [DB, API_SVC, WEB].every((s) => i.affectedServices.includes(s)),
+      );
+    }, PIPELINE_MS);
+    const incidentId = cascade.incidentId;
+    log(`incident ${incidentId} (${cascade.mergedIncidentIds.length} merged into it)`);
+
+    begin("the incident appears live on the overview, once");
+    await page.getByTestId("incident-filter").fill(`e2e-${run}`);
+    const row = page.locator(`[data-testid="incident-row"][data-incident-id="${incidentId}"]`);
     await row.waitFor({ timeout: PIPELINE_MS });
-    const incidentId = await row.getAttribute("data-incident-id");
-    log(`incident ${incidentId}`);
+    await poll(async () => (await page.locator('[data-testid="incident-row"]').count()) === 1, 30_000);
     await page.getByTestId("incident-filter").fill("");
     await page.waitForTimeout(2500); // let the timeline's two-second redraw include the storm
     await shot(page, "dashboard.png");
