@@ -78,6 +78,23 @@ def test_a_cascade_over_declared_dependencies_is_one_incident_with_its_origin() 
     assert inc.eventCount == 40
 
 
+def test_routine_events_of_related_services_do_not_leak_into_an_incident() -> None:
+    cfg = CorrelationConfig(topology=SHOP)
+    r = (
+        Scenario(cfg)
+        .emit("payments", 4, "Timeout after 5000ms calling the ledger", count=10)
+        # A caller's failure spreads with any severity from 3 ...
+        .emit("checkout", 3, "HTTP 502 from upstream", at=0.5, count=5)
+        # ... but a caller's access log, and a dependency's routine warning, are not part of it.
+        .emit("web", 1, "GET /cart/{i} 200 in 12ms", at=0.5, count=5)
+        .emit("payments-db", 3, "checkpoint took {i}1 s, longer than planned", at=0.5, count=2)
+        .run()
+    )
+    [inc] = r.incidents
+    assert inc.affectedServices == ["checkout", "payments"]
+    assert inc.eventCount == 15
+
+
 def test_the_origin_is_the_dependency_even_when_its_caller_complains_first() -> None:
     cfg = CorrelationConfig(topology=SHOP)
     r = (

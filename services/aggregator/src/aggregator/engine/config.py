@@ -25,6 +25,7 @@ class CorrelationConfig:
     immediate_severity: int = 5  # an event this severe opens an incident at once
     low_severity_max: int = 2  # events at or below never open an incident on their own
     cascade_window: float = 300.0  # a dependent service failing this close joins the incident
+    cascade_dependency_severity: int = 4  # a dependency joins its caller's incident from this severity
     similarity_threshold: float = 0.3  # constant-word overlap for two templates of one service to be one failure
     relink_window: float = 24 * 3600.0  # a recurrence within this links to the previous incident
     flap_threshold: int = 3  # recoveries followed by a new failure that mark an incident flapping

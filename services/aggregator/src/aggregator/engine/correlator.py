@@ -114,10 +114,12 @@ class CorrelationEngine:
             idle_expiry=config.baseline_idle_expiry,
         )
         self._group_of = config.topology.group_index()
-        # Declared dependencies, transitively and in both directions: a database failing shows up
-        # in its callers' callers even when the caller in between logs nothing.
+        # Declared dependencies, transitively: a database failing shows up in its callers' callers
+        # even when the caller in between logs nothing. `_calls[s]`: what s depends on;
+        # `_called_by[s]`: what depends on s.
         calls = {s: set(d) for s, d in config.topology.depends_on.items()}
-        self._deps: dict[str, set[str]] = {}
+        self._calls: dict[str, set[str]] = {}
+        self._called_by: dict[str, set[str]] = {}
         for service, direct in calls.items():
             seen: set[str] = set()
             todo = list(direct)
@@ -127,8 +129,8 @@ class CorrelationEngine:
                     seen.add(dep)
                     todo.extend(calls.get(dep, ()))
             for dep in seen:
-                self._deps.setdefault(service, set()).add(dep)
-                self._deps.setdefault(dep, set()).add(service)
+                self._calls.setdefault(service, set()).add(dep)
+                self._called_by.setdefault(dep, set()).add(service)
         self._known = set(self._group_of)
         self._dirty: dict[str, GroupState] = {}
         self._actions: dict[str, tuple[GroupState, list[IncidentAction]]] = {}
@@ -543,8 +545,19 @@ class CorrelationEngine:
                 self._dirty[key] = group
         return group
 
-    def _related(self, group: GroupState, a: str, b: str) -> bool:
-        return b in self._deps.get(a, ()) or b in group.evidence.get(a, ()) or a in group.evidence.get(b, ())
+    def _joins_cascade(self, group: GroupState, service: str, severity: int, affected: str) -> bool:
+        """Whether a failure of `service` belongs to an incident where `affected` fails.
+
+        Failures spread to callers: a service that depends on an affected one (declared, or named in
+        its messages) joins with any failure. The other way round, a dependency of an affected
+        service joins only with a real failure (severity 4+): a caller's routine warnings are not
+        what broke its dependency, and they must not leak into every incident of its group.
+        """
+        if affected in self._calls.get(service, ()) or affected in group.evidence.get(service, ()):
+            return True
+        if service in self._calls.get(affected, ()) or service in group.evidence.get(affected, ()):
+            return severity >= self.config.cascade_dependency_severity
+        return False
 
     def _mentions(self, group: GroupState, service: str, message: str) -> list[str]:
         if not message:
@@ -581,7 +594,11 @@ class CorrelationEngine:
         for inc in live:
             if service in inc.services or t > inc.last_failure + cfg.cascade_window:
                 continue
-            if any(m in inc.services for m in mentions) or any(self._related(group, service, s) for s in inc.services):
+            if any(m in inc.services for m in mentions):
+                return inc
+            if event.severity > cfg.low_severity_max and any(
+                self._joins_cascade(group, service, event.severity, s) for s in inc.services
+            ):
                 return inc
         return None
 
