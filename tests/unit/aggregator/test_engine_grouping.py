@@ -95,6 +95,22 @@ def test_routine_events_of_related_services_do_not_leak_into_an_incident() -> No
     assert inc.eventCount == 15
 
 
+def test_a_callers_warnings_do_not_pull_its_other_dependencies_failure_into_the_incident() -> None:
+    # gateway calls both checkout and auth: its slow-request warnings belong with the checkout
+    # failure, but the certificate expiry on auth is a failure of its own.
+    topology = Topology(
+        groups={"edge": ("gateway", "checkout", "auth")}, depends_on={"gateway": ("checkout", "auth")}
+    )
+    r = (
+        Scenario(CorrelationConfig(topology=topology))
+        .emit("checkout", 4, "Timeout after 5000ms calling the ledger", count=10)
+        .emit("gateway", 3, "Slow request: /cart took {i}200ms", at=0.2, count=5)
+        .emit("auth", 5, "TLS handshake with idp.example.com:443 failed: certificate has expired", at=0.5, count=5)
+        .run()
+    )
+    assert sorted(i.affectedServices for i in r.incidents) == [["auth"], ["checkout", "gateway"]]
+
+
 def test_the_origin_is_the_dependency_even_when_its_caller_complains_first() -> None:
     cfg = CorrelationConfig(topology=SHOP)
     r = (

@@ -545,18 +545,20 @@ class CorrelationEngine:
                 self._dirty[key] = group
         return group
 
-    def _joins_cascade(self, group: GroupState, service: str, severity: int, affected: str) -> bool:
-        """Whether a failure of `service` belongs to an incident where `affected` fails.
+    def _joins_cascade(self, group: GroupState, inc: IncidentState, service: str, severity: int, affected: str) -> bool:
+        """Whether a failure of `service` belongs to `inc`, where `affected` fails.
 
         Failures spread to callers: a service that depends on an affected one (declared, or named in
-        its messages) joins with any failure. The other way round, a dependency of an affected
-        service joins only with a real failure (severity 4+): a caller's routine warnings are not
-        what broke its dependency, and they must not leak into every incident of its group.
+        its messages) joins with any failure. The other way round, a dependency joins only with a
+        real failure (severity 4+, `cascade_dependency_severity`) of its own and of the affected
+        caller: a caller's routine warnings in an incident are not what broke its dependency, and
+        must not pull every failure of its dependencies into that incident.
         """
         if affected in self._calls.get(service, ()) or affected in group.evidence.get(service, ()):
             return True
         if service in self._calls.get(affected, ()) or service in group.evidence.get(affected, ()):
-            return severity >= self.config.cascade_dependency_severity
+            floor = self.config.cascade_dependency_severity
+            return severity >= floor and inc.services[affected].max_severity >= floor
         return False
 
     def _mentions(self, group: GroupState, service: str, message: str) -> list[str]:
@@ -597,7 +599,7 @@ class CorrelationEngine:
             if any(m in inc.services for m in mentions):
                 return inc
             if event.severity > cfg.low_severity_max and any(
-                self._joins_cascade(group, service, event.severity, s) for s in inc.services
+                self._joins_cascade(group, inc, service, event.severity, s) for s in inc.services
             ):
                 return inc
         return None
