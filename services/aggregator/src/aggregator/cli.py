@@ -9,8 +9,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from datetime import datetime
 
-from aggregator.engine import load_config
+from aiokafka.errors import KafkaConnectionError
+
+from aggregator.engine import CorrelationConfig, load_config
 from aggregator.replay import diff, live_incidents, print_table, replay
 from aggregator.settings import AggregatorSettings
 from incident_shared import codec
@@ -39,6 +42,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     config = load_config(args.config or settings.correlation_config)
+    try:
+        return _replay(args, settings, start, end, config)
+    except KafkaConnectionError:
+        print(
+            f"error: Kafka is not reachable at {settings.kafka_bootstrap_servers}: start it (`make infra`) "
+            "or point KAFKA_BOOTSTRAP_SERVERS at the cluster",
+            file=sys.stderr,
+        )
+        return 2
+
+
+def _replay(
+    args: argparse.Namespace, settings: AggregatorSettings, start: datetime, end: datetime, config: CorrelationConfig
+) -> int:
     topics = settings.topics
     show_progress = sys.stderr.isatty()
     result = asyncio.run(

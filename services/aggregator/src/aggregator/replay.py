@@ -63,7 +63,11 @@ async def replay(  # noqa: PLR0915 - one read loop with its watermark; split, it
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, client_id="incidentctl-replay"
     )
-    await consumer.start()
+    try:
+        await consumer.start()
+    except Exception:
+        await consumer.stop()
+        raise
     engine = CorrelationEngine(config, MemoryStore())
     linker = Linker({}, cascade_window=config.cascade_window)
     latest: dict[str, Incident] = {}
