@@ -13,7 +13,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from incident_shared.topics import Topics
-from support.aggregator_storms import cross_key_cascade, produce, storm, wait_for
+from support.aggregator_storm import cross_key_cascade, produce, storm, wait_for
 
 pytestmark = pytest.mark.integration
 

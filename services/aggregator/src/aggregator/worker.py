@@ -60,9 +60,10 @@ class Runtime:
     projection: Projection | None = None
     mongo_client: AsyncMongoClient[dict[str, Any]] | None = None
     consuming: bool = False
-    # Set once MongoDB is ready (or at once without a projection): no batch is acknowledged before
-    # its events can be projected.
-    projection_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set once every output is writable: the producer knows the changelog topics' partitions and
+    # MongoDB is ready (if projecting). No batch is processed before, so none is acknowledged before
+    # its state and events can be written.
+    outputs_ready: asyncio.Event = field(default_factory=asyncio.Event)
     latest_event_time: float = 0.0
 
 
@@ -175,7 +176,7 @@ def build_app(  # noqa: PLR0915 - the agents close over one runtime; splitting t
     async def handle_events(stream: Any, *, forward: bool) -> None:
         partitions = EVENTS.partitions
         async for batch in stream.take_events(settings.batch_size, within=settings.batch_seconds):
-            await rt.projection_ready.wait()
+            await rt.outputs_ready.wait()
             rt.consuming = True
             started = time.perf_counter()
             async with rt.lock:
@@ -236,7 +237,7 @@ def build_app(  # noqa: PLR0915 - the agents close over one runtime; splitting t
                 log.warning("invalid incident command", extra={"offset": ev.message.offset})
                 continue
             key = ev.message.key.decode() if ev.message.key else None
-            await rt.projection_ready.wait()
+            await rt.outputs_ready.wait()
             async with rt.lock:
                 result = rt.engine.apply_command(cmd, key)
                 rt.metrics.commands.labels("applied" if result.applied else result.reason).inc()
@@ -279,7 +280,7 @@ def build_app(  # noqa: PLR0915 - the agents close over one runtime; splitting t
                 rt.metrics.summaries.labels("invalid").inc()
                 continue
             key = ev.message.key.decode() if ev.message.key else None
-            await rt.projection_ready.wait()
+            await rt.outputs_ready.wait()
             async with rt.lock:
                 merged = rt.engine.apply_summary(summary, key)
                 rt.metrics.summaries.labels("merged" if merged else "stale").inc()
@@ -288,7 +289,7 @@ def build_app(  # noqa: PLR0915 - the agents close over one runtime; splitting t
     @app.timer(settings.quiet_check_seconds)  # type: ignore[untyped-decorator]
     async def close_quiet() -> None:
         """Wall-clock housekeeping: close what went quiet, forget what expired."""
-        if not rt.projection_ready.is_set():
+        if not rt.outputs_ready.is_set():
             return
         async with rt.lock:
             rt.engine.close_quiet(time.time())
@@ -307,11 +308,16 @@ def build_app(  # noqa: PLR0915 - the agents close over one runtime; splitting t
         async with rt.lock:
             rt.store.reset()
 
+    @app.on_rebalance_complete.connect  # type: ignore[arg-type]
+    async def on_rebalance_complete(sender: Any, *args: Any, **kwargs: Any) -> None:
+        hold_deliveries_until_seek(app)
+
     @app.service
-    class MongoProjection(faust.Service):
+    class Outputs(faust.Service):
         async def on_start(self) -> None:
+            await wait_for_changelog_metadata(app)
             if not settings.project_to_mongo:
-                rt.projection_ready.set()
+                rt.outputs_ready.set()
                 return
             client: AsyncMongoClient[dict[str, Any]] = mongo.make_client(
                 settings.mongodb_uri.get_secret_value(), app_name="aggregator"
@@ -320,7 +326,7 @@ def build_app(  # noqa: PLR0915 - the agents close over one runtime; splitting t
             await mongo.ensure_indexes(db)
             rt.mongo_client = client
             rt.projection = Projection(db)
-            rt.projection_ready.set()
+            rt.outputs_ready.set()
 
         async def on_stop(self) -> None:
             if rt.mongo_client is not None:
@@ -328,6 +334,48 @@ def build_app(  # noqa: PLR0915 - the agents close over one runtime; splitting t
 
     _add_pages(app, rt)
     return app
+
+
+def hold_deliveries_until_seek(app: faust.App) -> None:
+    """Stops handing fetched records to the agents until Faust has sought to the committed offsets.
+
+    After a rebalance, Faust's recovery resumes the stream partitions and only then awaits
+    `consumer.perform_seek()`, which reads the committed offsets from the broker and resets the
+    consumer's read and committed positions to them. When the worker had table state to restore,
+    the fetcher is already running with the flow open, so records (and their acks) go through
+    during that round trip; the reset then rewinds the read position under them. The next record
+    looks like a jump in offsets: Faust records a gap that overlaps offsets also acknowledged for
+    real, its commit bookkeeping holds duplicates, and the committed offset creeps by one a second
+    or stops for good while the worker keeps processing. It depends on timing: a worker restarted
+    against a freshly started broker hit it in most runs, one on a warm broker rarely.
+
+    `on_rebalance_complete` is sent just before that resume-and-seek, and Faust reopens the flow
+    itself right after the seek, so stopping it here leaves nothing in flight during the seek.
+    Stream partitions are paused until then, so no stream record is cut off mid-delivery.
+    """
+    app.consumer.stop_flow()
+
+
+async def wait_for_changelog_metadata(app: faust.App) -> None:
+    """Makes the producer track every table's changelog topic and waits until it knows them.
+
+    Faust writes to a table (`use_partitioner=True`) by hashing the key against the producer's
+    cached metadata, synchronously (`key_partition`): when the topic is not in that cache, aiokafka
+    raises `TypeError: 'NoneType' object is not iterable` and the crashing supervisor stops the
+    worker. The cache holds the topics the producer's client tracks; while it tracks none it fetches
+    every topic, but the first `send` to a topic missing from the cache makes the client track that
+    topic alone, and from then on each refresh drops everything else, the changelogs included.
+    On a warm broker the full fetch Faust does after declaring its topics finds them all, so
+    nothing is ever added; a freshly started broker can answer before a just-created topic is
+    visible, and the worker crashes on its first table write. Tracking the changelogs explicitly
+    keeps them in every refresh.
+    """
+    producer = app.producer._ensure_producer()  # type: ignore[attr-defined]  # the aiokafka producer
+    topics = [table.changelog_topic.get_topic_name() for table in app.tables.values()]
+    await asyncio.gather(*(producer.client.add_topic(topic) for topic in topics))
+    for topic in topics:
+        partitions = await producer.partitions_for(topic)  # refreshes until the topic is there
+        log.debug("changelog topic known to the producer", extra={"topic": topic, "partitions": len(partitions)})
 
 
 def _add_pages(app: faust.App, rt: Runtime) -> None:
@@ -345,7 +393,7 @@ def _add_pages(app: faust.App, rt: Runtime) -> None:
             name
             for name, ok in (
                 ("kafka-assignment", assigned and not app.rebalancing),
-                ("mongodb-projection", rt.projection_ready.is_set()),
+                ("mongodb-projection", rt.outputs_ready.is_set()),
             )
             if not ok
         ]

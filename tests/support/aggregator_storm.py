@@ -1,17 +1,22 @@
-"""Storms for the aggregator's integration tests, and how they reach Kafka."""
+"""The aggregator's storm scenarios over real Kafka and MongoDB: a storm produced straight to the
+events topic, and a worker killed mid-stream and restarted."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from pymongo import AsyncMongoClient
 
 from aggregator.engine import load_config
 from incident_shared.schemas.events import Event
+from incident_shared.topics import Topics
 
 ROOT = Path(__file__).parents[2]
 
@@ -104,6 +109,23 @@ async def produce(bootstrap: str, topic: str, events: list[Event], *, keyed: boo
         await producer.stop()
 
 
+async def read_topic(bootstrap: str, topic: str, idle: float = 5.0) -> list[Any]:
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    out: list[Any] = []
+    try:
+        while True:
+            batch = await consumer.getmany(timeout_ms=int(idle * 1000))
+            if not batch:
+                return out
+            for records in batch.values():
+                out.extend(records)
+    finally:
+        await consumer.stop()
+
+
 async def wait_for(db: Any, predicate: Any, limit: float = 180.0) -> None:
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
@@ -111,3 +133,63 @@ async def wait_for(db: Any, predicate: Any, limit: float = 180.0) -> None:
             return
         await asyncio.sleep(1.0)
     raise AssertionError("the aggregator did not get there in time")
+
+
+async def wait_consumed(bootstrap: str, group: str, topic: str, limit: float = 300.0) -> None:
+    """Waits until the consumer group has committed every record of `topic`."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await admin.start()
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(6)]
+        end = sum((await consumer.end_offsets(tps)).values())
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            offsets = await admin.list_consumer_group_offsets(group)
+            if sum(o.offset for tp, o in offsets.items() if tp.topic == topic and o.offset > 0) >= end:
+                return
+            await asyncio.sleep(1.0)
+        raise AssertionError("the aggregator did not consume everything in time")
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+async def all_events_projected(db: Any, n: int) -> bool:
+    return await db.events.count_documents({}) >= n and await db.incidents.count_documents({}) >= 2
+
+
+async def kill_mid_stream_and_restart(
+    worker: Any, topics: Topics, bootstrap: str, mongo_uri: str, mongo_db_name: str
+) -> None:
+    """Kills the worker (SIGKILL) once some events are projected, restarts it, and checks that the
+    storm ends as exactly the expected incidents, rollups and changes, every record committed."""
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+    events = storm(start, n_db=1000, n_search=600)
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
+    db = client[mongo_db_name]
+    try:
+        worker.start()
+        await produce(bootstrap, topics.events, events)
+
+        async def some_progress(d: Any) -> bool:
+            return await d.events.count_documents({}) >= 300
+
+        await wait_for(db, some_progress)
+        worker.kill()
+        worker.start()
+        # The first worker may have projected events it never committed: wait for the second one to
+        # have consumed (and so finished with) every record, not just for the events to be there.
+        await wait_for(db, lambda d: all_events_projected(d, len(events)), limit=300)
+        await wait_consumed(bootstrap, worker.env["AGGREGATOR_APP_ID"], topics.events)
+        await asyncio.sleep(3)
+        incidents = [d async for d in db.incidents.find({})]
+        assert sorted(i["eventCount"] for i in incidents) == [600, 2000]
+        rollups = [r async for r in db.event_rollups.find({})]
+        assert sum(r["count"] for r in rollups) == len(events)
+        records = await read_topic(bootstrap, topics.incidents)
+        ids = {orjson.loads(r.value)["incident"]["incidentId"] for r in records}
+        assert ids == {i["incidentId"] for i in incidents}
+    finally:
+        await client.close()
