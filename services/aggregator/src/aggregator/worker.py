@@ -266,7 +266,7 @@ def build_app(  # noqa: PLR0915 - the agents close over one runtime; splitting t
         async for ev in stream.events():
             link = codec.loads(ev.message.value)
             key = ev.message.key.decode() if ev.message.key else None
-            await rt.projection_ready.wait()
+            await rt.outputs_ready.wait()
             async with rt.lock:
                 if rt.engine.apply_link(link, key):
                     await cycle([])
