@@ -44,6 +44,7 @@ from incident_shared.schemas.incidents import (
     IncidentChange,
     IncidentCommand,
     IncidentSummary,
+    TimelinePoint,
 )
 
 Clock = Callable[[], float]
@@ -51,6 +52,7 @@ _MAX_GROUP_SERVICES = 200
 _MAX_TOKENS = 64
 _ROLLUP_MINUTES = 180  # rollup counts kept per group: events later than this are counted from 1 again
 _MAX_ROLLUPS = 2000
+_MAX_POINT_CACHES = 4096  # incidents whose built timeline points are kept for their next version
 
 
 def _dt(t: float) -> datetime:
@@ -125,6 +127,7 @@ class CorrelationEngine:
         self._known = set(self._group_of)
         self._dirty: dict[str, GroupState] = {}
         self._actions: dict[str, tuple[GroupState, list[IncidentAction]]] = {}
+        self._points: dict[str, dict[str, tuple[int, int, TimelinePoint]]] = {}
 
     # -- public API -------------------------------------------------------------------------------
 
@@ -368,12 +371,25 @@ class CorrelationEngine:
         top = sorted(inc.templates.values(), key=lambda s: (-s.count, s.first))
         title_tpl = top[0].template if top else ""
         origin = inc.origin or (top[0].service if top else inc.key)
-        timeline = []
+        # Most points of a timeline are closed minutes that no longer change: each point is built
+        # (and validated) once per value and reused by later versions of the incident.
+        points = self._points.get(inc.incident_id)
+        if points is None:
+            if len(self._points) >= _MAX_POINT_CACHES:
+                self._points.clear()
+            points = self._points[inc.incident_id] = {}
+        elif len(points) > 2 * self.config.max_timeline_points:
+            points = self._points[inc.incident_id] = {k: v for k, v in points.items() if k in inc.timeline}
+        timeline: list[TimelinePoint] = []
         for k, (count, maxsev) in sorted(inc.timeline.items()):
-            minute, _, service = k.partition("|")
-            timeline.append(
-                {"minute": _dt(int(minute) * 60), "service": service, "count": count, "maxSeverity": maxsev}
-            )
+            cached = points.get(k)
+            if cached is None or cached[0] != count or cached[1] != maxsev:
+                minute, _, service = k.partition("|")
+                point = TimelinePoint(minute=_dt(int(minute) * 60), service=service, count=count, maxSeverity=maxsev)
+                points[k] = (count, maxsev, point)
+            else:
+                point = cached[2]
+            timeline.append(point)
         summary = inc.summary
         data: dict[str, Any] = {
             "incidentId": inc.incident_id,
