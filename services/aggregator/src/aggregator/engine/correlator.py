@@ -55,6 +55,10 @@ _MAX_ROLLUPS = 2000
 _MAX_POINT_CACHES = 4096  # incidents whose built timeline points are kept for their next version
 
 
+def _last_failure(inc: IncidentState) -> float:
+    return inc.last_failure
+
+
 def _dt(t: float) -> datetime:
     return datetime.fromtimestamp(round(t, 3), tz=UTC)
 
@@ -145,6 +149,7 @@ class CorrelationEngine:
         """
         service = event.service
         key = self._group_of.get(service, service)
+        group = None
         if source is not None:
             group = self._group(key)
             if offset <= group.offsets.get(source, -1):
@@ -154,22 +159,25 @@ class CorrelationEngine:
         # store keeps everything of one group together.
         prefix = key + "\x1f"
         t = event.timestamp.timestamp()
+        minute = int(t // 60)
         # <group>\x1f<minute>\x1f<id>: a store may keep the ids of one group's minute together
         # (a duplicate carries the same timestamp, so the same minute).
-        seen_key = f"{prefix}{int(t // 60)}\x1f{event.eventId}"
+        seen_key = f"{prefix}{minute}\x1f{event.eventId}"
         tag = f"{source}@{offset}" if source is not None else ""
-        seen = self.store.seen(seen_key)
+        store = self.store
+        seen = store.seen(seen_key)
         # Seen at this very position means the id was stored but not the group (a partial write
         # before a crash): the record is new to the group. Seen elsewhere, it is a duplicate.
         if seen is not None and (not tag or seen != tag):
             return None
         cfg = self.config
-        self.store.remember(seen_key, t, tag)
+        store.remember(seen_key, t, tag)
         self._now_event = max(self._now_event, t)
         tpl = self.miner.template(service, event.errorType, event.message)
-        group = self._group(key)
+        if group is None:
+            group = self._group(key)
         group.clock = max(group.clock, t)
-        wall = self.now()
+        wall = self._clock() if self._clock else self._now_event
         group.last_wall = wall
         if service not in group.services and len(group.services) < _MAX_GROUP_SERVICES:
             group.services.append(service)
@@ -186,7 +194,6 @@ class CorrelationEngine:
                     known.append(m)
 
         outcome = Outcome(event, key, tpl.template, tpl.fingerprint, None)
-        minute = int(t // 60)
         rk = f"{minute}|{service}|{event.severity}"
         outcome.rollup = group.rollups[rk] = group.rollups.get(rk, 0) + 1
         if len(group.rollups) > _MAX_ROLLUPS:
@@ -476,10 +483,12 @@ class CorrelationEngine:
     ) -> IncidentState | None:
         cfg = self.config
         service = event.service
-        live = [i for i in group.open if i.first_seen - cfg.quiet_period <= t <= i.last_failure + cfg.quiet_period]
+        quiet = cfg.quiet_period
+        live = [i for i in group.open if i.first_seen - quiet <= t <= i.last_failure + quiet]
         if not live:
             return None
-        live.sort(key=lambda i: -i.last_failure)
+        if len(live) > 1:
+            live.sort(key=_last_failure, reverse=True)  # stable, like sorting on -last_failure
         for inc in live:
             if tpl.fingerprint in inc.templates:
                 return inc
@@ -741,12 +750,17 @@ class CorrelationEngine:
     def _close_quiet_by_event_time(self, group: GroupState) -> None:
         cfg = self.config
         watermark = group.clock - cfg.allowed_lateness
-        for inc in list(group.open):
-            if watermark - inc.last_failure > cfg.quiet_period:
-                self._close(group, inc, "quiet", inc.last_failure + cfg.quiet_period)
-        for fp, p in list(group.pending.items()):
-            if watermark - p.last > cfg.pending_expiry:
-                del group.pending[fp]
+        quiet = cfg.quiet_period
+        # Checked first without copying: on almost every event nothing is due.
+        if any(watermark - inc.last_failure > quiet for inc in group.open):
+            for inc in list(group.open):
+                if watermark - inc.last_failure > quiet:
+                    self._close(group, inc, "quiet", inc.last_failure + quiet)
+        if group.pending:
+            expiry = cfg.pending_expiry
+            for fp, p in list(group.pending.items()):
+                if watermark - p.last > expiry:
+                    del group.pending[fp]
 
     def _expire_group(self, group: GroupState, wall_now: float) -> None:
         if not group.open and not group.pending and wall_now - group.last_wall > self.config.relink_window:
