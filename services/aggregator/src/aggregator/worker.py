@@ -44,6 +44,7 @@ from incident_shared.schemas.incidents import IncidentChange, IncidentCommand, I
 from incident_shared.topics import EVENTS
 
 log = logging.getLogger(__name__)
+_MAX_KEYS_CACHED = 100_000
 
 
 @dataclass
@@ -148,12 +149,18 @@ def build_app(  # noqa: PLR0915 - the agents close over one runtime; splitting t
 
     async def handle_events(stream: Any, *, forward: bool) -> None:
         partitions = EVENTS.partitions
+        engine, guard, metrics = rt.engine, rt.guard, rt.metrics
+        # Per-record work that depends only on a key or a partition is done once per key.
+        partition_of: dict[str, int] = {}
+        sources: dict[tuple[str, int], str] = {}
         async for batch in stream.take_events(settings.batch_size, within=settings.batch_seconds):
             await rt.projection_ready.wait()
             rt.consuming = True
             started = time.perf_counter()
             async with rt.lock:
                 outcomes: list[Outcome] = []
+                duplicates = 0
+                latest = rt.latest_event_time
                 for ev in batch:
                     msg = ev.message
                     parsed = decode(
@@ -164,8 +171,8 @@ def build_app(  # noqa: PLR0915 - the agents close over one runtime; splitting t
                         timestamp_ms=msg.timestamp,
                     )
                     if isinstance(parsed, Invalid):
-                        rt.guard.record(True)
-                        rt.metrics.dead_letters.labels("invalid").inc()
+                        guard.record(True)
+                        metrics.dead_letters.labels("invalid").inc()
                         await dlq_topic.send(
                             key=msg.key,
                             value=msg.value,
@@ -175,20 +182,32 @@ def build_app(  # noqa: PLR0915 - the agents close over one runtime; splitting t
                             },
                         )
                         continue
-                    rt.guard.record(False)
-                    key = rt.engine.correlation_key(parsed.service)
-                    if forward and partition_for(key, partitions) != msg.partition:
-                        rt.metrics.rekeyed.inc()
-                        # The decoded event, so that a fallback id stays the one derived here.
-                        await rekeyed_topic.send(key=key.encode(), value=parsed.to_record())
-                        continue
-                    outcome = rt.engine.process(parsed, source=f"{msg.topic}/{msg.partition}", offset=msg.offset)
+                    guard.record(False)
+                    key = engine.correlation_key(parsed.service)
+                    if forward:
+                        home = partition_of.get(key)
+                        if home is None:
+                            if len(partition_of) >= _MAX_KEYS_CACHED:
+                                partition_of.clear()
+                            home = partition_of[key] = partition_for(key, partitions)
+                        if home != msg.partition:
+                            metrics.rekeyed.inc()
+                            # The decoded event, so that a fallback id stays the one derived here.
+                            await rekeyed_topic.send(key=key.encode(), value=parsed.to_record())
+                            continue
+                    source = sources.get((msg.topic, msg.partition))
+                    if source is None:
+                        source = sources[msg.topic, msg.partition] = f"{msg.topic}/{msg.partition}"
+                    outcome = engine.process(parsed, source=source, offset=msg.offset)
                     if outcome is None:
-                        rt.metrics.duplicates.inc()
+                        duplicates += 1
                         continue
-                    rt.latest_event_time = max(rt.latest_event_time, parsed.timestamp.timestamp())
+                    latest = max(latest, parsed.timestamp.timestamp())
                     outcomes.append(outcome)
-                rt.metrics.events.inc(len(outcomes))
+                rt.latest_event_time = latest
+                if duplicates:
+                    metrics.duplicates.inc(duplicates)
+                metrics.events.inc(len(outcomes))
                 await cycle(outcomes)
             rt.metrics.batch_seconds.observe(time.perf_counter() - started)
 
