@@ -484,10 +484,15 @@ class CorrelationEngine:
         cfg = self.config
         service = event.service
         quiet = cfg.quiet_period
-        live = [i for i in group.open if i.first_seen - quiet <= t <= i.last_failure + quiet]
-        if not live:
-            return None
-        if len(live) > 1:
+        live = group.open
+        if len(live) == 1:  # the common case: one open incident, read (never changed) in place
+            only = live[0]
+            if not only.first_seen - quiet <= t <= only.last_failure + quiet:
+                return None
+        else:
+            live = [i for i in live if i.first_seen - quiet <= t <= i.last_failure + quiet]
+            if not live:
+                return None
             live.sort(key=_last_failure, reverse=True)  # stable, like sorting on -last_failure
         for inc in live:
             if tpl.fingerprint in inc.templates:
@@ -752,7 +757,12 @@ class CorrelationEngine:
         watermark = group.clock - cfg.allowed_lateness
         quiet = cfg.quiet_period
         # Checked first without copying: on almost every event nothing is due.
-        if any(watermark - inc.last_failure > quiet for inc in group.open):
+        due = False
+        for inc in group.open:
+            if watermark - inc.last_failure > quiet:
+                due = True
+                break
+        if due:
             for inc in list(group.open):
                 if watermark - inc.last_failure > quiet:
                     self._close(group, inc, "quiet", inc.last_failure + quiet)
