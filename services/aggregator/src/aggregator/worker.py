@@ -97,6 +97,11 @@ def build_app(  # noqa: PLR0915 - the agents close over one runtime; splitting t
         # next batch be full at once when there is a backlog, so a backlog is worked off in fewer,
         # larger batches (fewer incident and rollup writes per event).
         stream_buffer_maxsize=max(4096, settings.batch_size),
+        # A send waits for the broker whenever its partition's batch is full. At the default of
+        # 16 KiB two incident changes (8 KiB and more each) or one group's state fill a batch, so
+        # nearly every send waited for a round trip: larger batches let sends queue up behind the
+        # request in flight. Below the broker's default limit (message.max.bytes, 1 MiB).
+        producer_max_batch_size=512 * 1024,
     )
     registry = registry or CollectorRegistry()
     groups = app.Table("groups", use_partitioner=True)
