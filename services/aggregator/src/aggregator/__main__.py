@@ -15,7 +15,12 @@ def main() -> None:
 
     from faust.worker import Worker  # noqa: PLC0415
 
-    Worker(app, loglevel=settings.log_level.lower(), quiet=True, redirect_stdouts=False).execute_from_commandline()
+    # Logging stays as `setup_logging` made it (JSON lines at LOG_LEVEL): left to Faust, the root
+    # logger would drop to DEBUG for a terminal spinner and every debug call in Faust's per-record
+    # path would build a log record only to discard it.
+    Worker(
+        app, loglevel=settings.log_level.lower(), quiet=True, redirect_stdouts=False, override_logging=False
+    ).execute_from_commandline()
 
 
 if __name__ == "__main__":

@@ -98,10 +98,11 @@ class FaustStore:
         self._deleted_baselines.add(key)
 
     # windowed minute counts
-    def add_count(self, key: str, minute: int, n: int) -> None:
+    def add_count(self, key: str, minute: int, n: int) -> int:
         k = (key, minute)
         self._counts_pending[k] = self._counts_pending.get(k, 0) + n
-        self._counts_cache[k] = self.get_count(key, minute) + n
+        count = self._counts_cache[k] = self.get_count(key, minute) + n
+        return count
 
     def get_count(self, key: str, minute: int) -> int:
         k = (key, minute)

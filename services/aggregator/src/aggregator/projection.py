@@ -7,7 +7,8 @@ per-minute rollups, written in unordered bulk batches and idempotent.
 - incidents: `_id` = `incidentId`, replaced only when the stored version is lower; an older
   version is a no-op (the duplicate-key error of its refused upsert is expected and ignored).
 - event_rollups: `{minute, service, severity, count}`, the count set with `$max` from the
-  engine's exact per-group count, so a redelivered or replayed event is never counted twice.
+  engine's exact per-group count, so a redelivered or replayed event is never counted twice
+  (a rollup not written before is inserted, and raised with `$max` if it turns out to exist).
 MongoDB being down blocks the stream (retries with backoff) rather than losing anything: the
 backlog waits in Kafka.
 """
@@ -31,6 +32,7 @@ from incident_shared.schemas.incidents import Incident
 log = logging.getLogger(__name__)
 _DUPLICATE_KEY = 11000
 _RETRYABLE = (ConnectionFailure, ServerSelectionTimeoutError)
+_MAX_ROLLUPS_REMEMBERED = 200_000
 
 
 def event_document(outcome: Outcome) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -54,6 +56,8 @@ def _rollup_id(minute: datetime, service: str, severity: int) -> str:
 class Projection:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.db = db
+        # Rollup ids known to exist (written by this projection): raised in place rather than inserted.
+        self._rollups_written: set[str] = set()
 
     async def _retrying(self, fn: Any, *args: Any) -> Any:
         async for attempt in AsyncRetrying(
@@ -71,38 +75,66 @@ class Projection:
         """
         if not outcomes:
             return 0
-        docs = []
+        docs: list[dict[str, Any]] = []
+        position: dict[str, int] = {}
+        assigned: dict[str, str] = {}  # event id -> the incident its pending cluster opened
         for o in outcomes:
             insert, always = event_document(o)
+            position[o.event.eventId] = len(docs)
             docs.append({"_id": o.event.eventId, **insert, **always})
+            if o.assigned and o.incident_id:
+                for event_id in o.assigned:
+                    assigned[event_id] = o.incident_id
+        # Earlier events of this batch that joined an incident are inserted with it; only those
+        # inserted before (an earlier batch, or a replay) need an update.
+        for event_id, incident_id in assigned.items():
+            i = position.get(event_id)
+            if i is not None:
+                docs[i]["incidentId"] = incident_id
         duplicates = await self._retrying(self._insert, mongo.EVENTS, docs)
         inserted = [o for i, o in enumerate(outcomes) if i not in duplicates]
-        assigned: dict[str, list[str]] = {}
-        for o in outcomes:
-            if o.assigned and o.incident_id:
-                assigned.setdefault(o.incident_id, []).extend(o.assigned)
-        if assigned:
-            ops = [UpdateMany({"_id": {"$in": ids}}, {"$set": {"incidentId": iid}}) for iid, ids in assigned.items()]
+        later: dict[str, list[str]] = {}
+        for event_id, incident_id in assigned.items():
+            i = position.get(event_id)
+            if i is None or i in duplicates:
+                later.setdefault(incident_id, []).append(event_id)
+        if later:
+            ops = [UpdateMany({"_id": {"$in": ids}}, {"$set": {"incidentId": iid}}) for iid, ids in later.items()]
             await self._retrying(self._bulk, mongo.EVENTS, ops)
         # Each rollup has one writer (the owner of its service's group) and the engine gives the
         # absolute count so far: `$max` makes the write idempotent across crashes and replays.
-        rollups: dict[str, tuple[datetime, str, int, int]] = {}
+        counts: dict[tuple[datetime, str, int], int] = {}
         for o in outcomes:
-            minute = o.event.timestamp.replace(second=0, microsecond=0)
-            rid = _rollup_id(minute, o.event.service, o.event.severity)
-            prev = rollups.get(rid)
-            rollups[rid] = (minute, o.event.service, o.event.severity, max(prev[3] if prev else 0, o.rollup))
-        if rollups:
-            rops = [
+            e = o.event
+            k = (e.timestamp.replace(second=0, microsecond=0), e.service, e.severity)
+            counts[k] = max(counts.get(k, 0), o.rollup)
+        if counts:
+            await self._write_rollups([(_rollup_id(m, s, sev), m, s, sev, n) for (m, s, sev), n in counts.items()])
+        return len(inserted)
+
+    async def _write_rollups(self, rollups: list[tuple[str, datetime, str, int, int]]) -> None:
+        """Rollups this projection has not written yet are inserted in one batch (an upsert costs a
+        query each on some MongoDB-protocol servers); those that exist already are raised with `$max`."""
+        written = self._rollups_written
+        fresh = [r for r in rollups if r[0] not in written]
+        known = [r for r in rollups if r[0] in written]
+        if fresh:
+            docs = [{"_id": rid, "minute": m, "service": s, "severity": sev, "count": n} for rid, m, s, sev, n in fresh]
+            existing = await self._retrying(self._insert, mongo.EVENT_ROLLUPS, docs)
+            known.extend(fresh[i] for i in sorted(existing))
+        if known:
+            ops = [
                 UpdateOne(
                     {"_id": rid},
                     {"$setOnInsert": {"minute": m, "service": s, "severity": sev}, "$max": {"count": n}},
                     upsert=True,
                 )
-                for rid, (m, s, sev, n) in rollups.items()
+                for rid, m, s, sev, n in known
             ]
-            await self._retrying(self._bulk, mongo.EVENT_ROLLUPS, rops)
-        return len(inserted)
+            await self._retrying(self._bulk, mongo.EVENT_ROLLUPS, ops)
+        if len(written) > _MAX_ROLLUPS_REMEMBERED:
+            written.clear()
+        written.update(r[0] for r in rollups)
 
     async def _insert(self, collection: str, docs: list[dict[str, Any]]) -> set[int]:
         """Inserts unordered; returns the indexes of documents that were already there."""

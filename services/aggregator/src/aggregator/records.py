@@ -27,7 +27,7 @@ def decode(value: bytes | None, *, topic: str, partition: int, offset: int, time
         return event_from_record(
             value,
             record_timestamp=from_epoch_ms(timestamp_ms),
-            fallback_id=stable_id("evt_", topic, partition, offset),
+            fallback_id=lambda: stable_id("evt_", topic, partition, offset),
         )
     except EventValidationError as exc:
         return Invalid(str(exc)[:500])

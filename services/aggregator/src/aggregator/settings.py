@@ -15,7 +15,8 @@ class AggregatorSettings(CommonSettings):
     # memory:// rebuilds the tables from their changelogs at each start; rocksdb:// keeps them on disk.
     store: str = Field("memory://", validation_alias="AGGREGATOR_STORE")
     data_dir: str = Field(".local/aggregator", validation_alias="AGGREGATOR_DATA_DIR")
-    batch_size: int = Field(2000, validation_alias="AGGREGATOR_BATCH_SIZE")
+    # The most events per batch; batches are smaller unless there is a backlog (see `batch_seconds`).
+    batch_size: int = Field(5000, validation_alias="AGGREGATOR_BATCH_SIZE")
     batch_seconds: float = Field(0.5, validation_alias="AGGREGATOR_BATCH_SECONDS")
     # A bad deploy upstream must halt the worker, not quietly dead-letter the whole stream.
     max_invalid_ratio: float = Field(0.5, validation_alias="AGGREGATOR_MAX_INVALID_RATIO")

@@ -44,6 +44,7 @@ from incident_shared.schemas.incidents import IncidentChange, IncidentCommand, I
 from incident_shared.topics import EVENTS
 
 log = logging.getLogger(__name__)
+_MAX_KEYS_CACHED = 100_000
 
 
 @dataclass
@@ -93,6 +94,15 @@ def build_app(  # noqa: PLR0915 - the agents close over one runtime; splitting t
         broker_commit_interval=1.0,
         table_cleanup_interval=60.0,
         stream_wait_empty=False,
+        # Records keep arriving while a batch is processed: a buffer as large as a batch lets the
+        # next batch be full at once when there is a backlog, so a backlog is worked off in fewer,
+        # larger batches (fewer incident and rollup writes per event).
+        stream_buffer_maxsize=max(4096, settings.batch_size),
+        # A send waits for the broker whenever its partition's batch is full. At the default of
+        # 16 KiB two incident changes (8 KiB and more each) or one group's state fill a batch, so
+        # nearly every send waited for a round trip: larger batches let sends queue up behind the
+        # request in flight. Below the broker's default limit (message.max.bytes, 1 MiB).
+        producer_max_batch_size=512 * 1024,
     )
     registry = registry or CollectorRegistry()
     groups = app.Table("groups", use_partitioner=True)
@@ -175,12 +185,18 @@ def build_app(  # noqa: PLR0915 - the agents close over one runtime; splitting t
 
     async def handle_events(stream: Any, *, forward: bool) -> None:
         partitions = EVENTS.partitions
+        engine, guard, metrics = rt.engine, rt.guard, rt.metrics
+        # Per-record work that depends only on a key or a partition is done once per key.
+        partition_of: dict[str, int] = {}
+        sources: dict[tuple[str, int], str] = {}
         async for batch in stream.take_events(settings.batch_size, within=settings.batch_seconds):
             await rt.outputs_ready.wait()
             rt.consuming = True
             started = time.perf_counter()
             async with rt.lock:
                 outcomes: list[Outcome] = []
+                duplicates = 0
+                latest = rt.latest_event_time
                 for ev in batch:
                     msg = ev.message
                     parsed = decode(
@@ -191,8 +207,8 @@ def build_app(  # noqa: PLR0915 - the agents close over one runtime; splitting t
                         timestamp_ms=msg.timestamp,
                     )
                     if isinstance(parsed, Invalid):
-                        rt.guard.record(True)
-                        rt.metrics.dead_letters.labels("invalid").inc()
+                        guard.record(True)
+                        metrics.dead_letters.labels("invalid").inc()
                         await dlq_topic.send(
                             key=msg.key,
                             value=msg.value,
@@ -202,20 +218,32 @@ def build_app(  # noqa: PLR0915 - the agents close over one runtime; splitting t
                             },
                         )
                         continue
-                    rt.guard.record(False)
-                    key = rt.engine.correlation_key(parsed.service)
-                    if forward and partition_for(key, partitions) != msg.partition:
-                        rt.metrics.rekeyed.inc()
-                        # The decoded event, so that a fallback id stays the one derived here.
-                        await rekeyed_topic.send(key=key.encode(), value=parsed.to_record())
-                        continue
-                    outcome = rt.engine.process(parsed, source=f"{msg.topic}/{msg.partition}", offset=msg.offset)
+                    guard.record(False)
+                    key = engine.correlation_key(parsed.service)
+                    if forward:
+                        home = partition_of.get(key)
+                        if home is None:
+                            if len(partition_of) >= _MAX_KEYS_CACHED:
+                                partition_of.clear()
+                            home = partition_of[key] = partition_for(key, partitions)
+                        if home != msg.partition:
+                            metrics.rekeyed.inc()
+                            # The decoded event, so that a fallback id stays the one derived here.
+                            await rekeyed_topic.send(key=key.encode(), value=parsed.to_record())
+                            continue
+                    source = sources.get((msg.topic, msg.partition))
+                    if source is None:
+                        source = sources[msg.topic, msg.partition] = f"{msg.topic}/{msg.partition}"
+                    outcome = engine.process(parsed, source=source, offset=msg.offset)
                     if outcome is None:
-                        rt.metrics.duplicates.inc()
+                        duplicates += 1
                         continue
-                    rt.latest_event_time = max(rt.latest_event_time, parsed.timestamp.timestamp())
+                    latest = max(latest, parsed.timestamp.timestamp())
                     outcomes.append(outcome)
-                rt.metrics.events.inc(len(outcomes))
+                rt.latest_event_time = latest
+                if duplicates:
+                    metrics.duplicates.inc(duplicates)
+                metrics.events.inc(len(outcomes))
                 await cycle(outcomes)
             rt.metrics.batch_seconds.observe(time.perf_counter() - started)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
@@ -284,23 +285,26 @@ def parse_event(
     )
 
 
-def event_from_record(value: bytes, *, record_timestamp: datetime, fallback_id: str) -> Event:
+def event_from_record(value: bytes, *, record_timestamp: datetime, fallback_id: str | Callable[[], str]) -> Event:
     """Decodes and validates a record from the `events` topic (tolerant of unknown fields).
 
     Records that producers put straight on Kafka may omit `eventId` and `timestamp`: the id then
-    derives from the record's position (`fallback_id`, stable across replays) and the timestamp is
-    the record's own. Raises `EventValidationError` (or ValueError for bad JSON).
+    derives from the record's position (`fallback_id`, stable across replays; a function is called
+    only when the record has no id) and the timestamp is the record's own. Raises
+    `EventValidationError` (or ValueError for bad JSON).
     """
     try:
         raw = orjson.loads(value)
     except orjson.JSONDecodeError as exc:
         raise EventValidationError([FieldError("body", f"not valid JSON: {exc}")]) from exc
+    if not isinstance(fallback_id, str):
+        fallback_id = fallback_id() if isinstance(raw, dict) and raw.get("eventId") is None else ""
     return parse_event(
         raw,
         received_at=record_timestamp,
         source="kafka",
         from_client=False,
-        default_event_id=fallback_id,
+        default_event_id=fallback_id or None,
         default_timestamp=record_timestamp,
         check_time_bounds=False,
     )

@@ -35,12 +35,10 @@ class Baselines:
             b = Baseline(minute=minute, last_t=t)
         elif minute > b.minute:
             self._roll(key, b, minute)
-        store.add_count(key, minute, 1)
+        count = store.add_count(key, minute, 1)
         b.last_t = max(b.last_t, t)
         store.put_baseline(key, b)
-        count = store.get_count(key, minute)
-        if minute < b.minute:  # a late event: compare with the baseline as it is now
-            return (count + 1) / (b.mean + 1)
+        # A late event (minute < b.minute) is compared with the baseline as it is now.
         return (count + 1) / (b.mean + 1)
 
     def _roll(self, key: str, b: Baseline, minute: int) -> None:

@@ -45,6 +45,7 @@ from incident_shared.schemas.incidents import (
     IncidentChange,
     IncidentCommand,
     IncidentSummary,
+    TimelinePoint,
 )
 
 Clock = Callable[[], float]
@@ -55,6 +56,11 @@ _MAX_ROLLUPS = 2000
 _MAX_NAMES = 64  # names kept per incident (cross-key evidence)
 _CANDIDATE_TEMPLATES = 5
 _CANDIDATE_TIMELINE = 60
+_MAX_POINT_CACHES = 4096  # incidents whose built timeline points are kept for their next version
+
+
+def _last_failure(inc: IncidentState) -> float:
+    return inc.last_failure
 
 
 def _dt(t: float) -> datetime:
@@ -135,6 +141,7 @@ class CorrelationEngine:
         self._dirty: dict[str, GroupState] = {}
         self._actions: dict[str, tuple[GroupState, list[IncidentAction]]] = {}
         self._candidates: list[dict[str, Any]] = []
+        self._points: dict[str, dict[str, tuple[int, int, TimelinePoint]]] = {}
 
     # -- public API -------------------------------------------------------------------------------
 
@@ -152,6 +159,7 @@ class CorrelationEngine:
         """
         service = event.service
         key = self._group_of.get(service, service)
+        group = None
         if source is not None:
             group = self._group(key)
             if offset <= group.offsets.get(source, -1):
@@ -161,22 +169,25 @@ class CorrelationEngine:
         # store keeps everything of one group together.
         prefix = key + "\x1f"
         t = event.timestamp.timestamp()
+        minute = int(t // 60)
         # <group>\x1f<minute>\x1f<id>: a store may keep the ids of one group's minute together
         # (a duplicate carries the same timestamp, so the same minute).
-        seen_key = f"{prefix}{int(t // 60)}\x1f{event.eventId}"
+        seen_key = f"{prefix}{minute}\x1f{event.eventId}"
         tag = f"{source}@{offset}" if source is not None else ""
-        seen = self.store.seen(seen_key)
+        store = self.store
+        seen = store.seen(seen_key)
         # Seen at this very position means the id was stored but not the group (a partial write
         # before a crash): the record is new to the group. Seen elsewhere, it is a duplicate.
         if seen is not None and (not tag or seen != tag):
             return None
         cfg = self.config
-        self.store.remember(seen_key, t, tag)
+        store.remember(seen_key, t, tag)
         self._now_event = max(self._now_event, t)
         tpl = self.miner.template(service, event.errorType, event.message)
-        group = self._group(key)
+        if group is None:
+            group = self._group(key)
         group.clock = max(group.clock, t)
-        wall = self.now()
+        wall = self._clock() if self._clock else self._now_event
         group.last_wall = wall
         if service not in group.services and len(group.services) < _MAX_GROUP_SERVICES:
             group.services.append(service)
@@ -193,7 +204,6 @@ class CorrelationEngine:
                     known.append(m)
 
         outcome = Outcome(event, key, tpl.template, tpl.fingerprint, None)
-        minute = int(t // 60)
         rk = f"{minute}|{service}|{event.severity}"
         outcome.rollup = group.rollups[rk] = group.rollups.get(rk, 0) + 1
         if len(group.rollups) > _MAX_ROLLUPS:
@@ -449,7 +459,7 @@ class CorrelationEngine:
             }
             for s in top[:10]
         ]
-        points = {k: list(v) for k, v in inc.timeline.items()}
+        counts = inc.timeline
         services = set(inc.services)
         event_count, first_seen, last_seen = inc.event_count, inc.first_seen, inc.last_seen
         for m in inc.linked.values():  # the incidents merged into this one count as its own
@@ -466,21 +476,36 @@ class CorrelationEngine:
                 )
                 for t in m["templates"]
             )
+            if counts is inc.timeline:
+                counts = {k: list(v) for k, v in inc.timeline.items()}
             for k, (count, maxsev) in m["timeline"].items():
-                point = points.setdefault(k, [0, 0])
-                point[0] += count
-                point[1] = max(point[1], maxsev)
+                acc = counts.setdefault(k, [0, 0])
+                acc[0] += count
+                acc[1] = max(acc[1], maxsev)
         if inc.linked:
             templates.sort(key=lambda t: (-t["count"], t["firstSeen"]))
             del templates[10:]
         for t in templates:
             t["firstSeen"], t["lastSeen"] = _dt(t["firstSeen"]), _dt(t["lastSeen"])
-        timeline = []
-        for k, (count, maxsev) in sorted(points.items()):
-            minute, _, service = k.partition("|")
-            timeline.append(
-                {"minute": _dt(int(minute) * 60), "service": service, "count": count, "maxSeverity": maxsev}
-            )
+        # Most points of a timeline are closed minutes that no longer change: each point is built
+        # (and validated) once per value and reused by later versions of the incident.
+        points = self._points.get(inc.incident_id)
+        if points is None:
+            if len(self._points) >= _MAX_POINT_CACHES:
+                self._points.clear()
+            points = self._points[inc.incident_id] = {}
+        elif len(points) > 2 * self.config.max_timeline_points:
+            points = self._points[inc.incident_id] = {k: v for k, v in points.items() if k in counts}
+        timeline: list[TimelinePoint] = []
+        for k, (count, maxsev) in sorted(counts.items()):
+            cached = points.get(k)
+            if cached is None or cached[0] != count or cached[1] != maxsev:
+                minute, _, service = k.partition("|")
+                point = TimelinePoint(minute=_dt(int(minute) * 60), service=service, count=count, maxSeverity=maxsev)
+                points[k] = (count, maxsev, point)
+            else:
+                point = cached[2]
+            timeline.append(point)
         summary = inc.summary
         data: dict[str, Any] = {
             "incidentId": inc.incident_id,
@@ -571,10 +596,17 @@ class CorrelationEngine:
     ) -> IncidentState | None:
         cfg = self.config
         service = event.service
-        live = [i for i in group.open if i.first_seen - cfg.quiet_period <= t <= i.last_failure + cfg.quiet_period]
-        if not live:
-            return None
-        live.sort(key=lambda i: -i.last_failure)
+        quiet = cfg.quiet_period
+        live = group.open
+        if len(live) == 1:  # the common case: one open incident, read (never changed) in place
+            only = live[0]
+            if not only.first_seen - quiet <= t <= only.last_failure + quiet:
+                return None
+        else:
+            live = [i for i in live if i.first_seen - quiet <= t <= i.last_failure + quiet]
+            if not live:
+                return None
+            live.sort(key=_last_failure, reverse=True)  # stable, like sorting on -last_failure
         for inc in live:
             if tpl.fingerprint in inc.templates:
                 return inc
@@ -861,12 +893,22 @@ class CorrelationEngine:
     def _close_quiet_by_event_time(self, group: GroupState) -> None:
         cfg = self.config
         watermark = group.clock - cfg.allowed_lateness
-        for inc in list(group.open):
-            if watermark - inc.last_failure > cfg.quiet_period:
-                self._close(group, inc, "quiet", inc.last_failure + cfg.quiet_period)
-        for fp, p in list(group.pending.items()):
-            if watermark - p.last > cfg.pending_expiry:
-                del group.pending[fp]
+        quiet = cfg.quiet_period
+        # Checked first without copying: on almost every event nothing is due.
+        due = False
+        for inc in group.open:
+            if watermark - inc.last_failure > quiet:
+                due = True
+                break
+        if due:
+            for inc in list(group.open):
+                if watermark - inc.last_failure > quiet:
+                    self._close(group, inc, "quiet", inc.last_failure + quiet)
+        if group.pending:
+            expiry = cfg.pending_expiry
+            for fp, p in list(group.pending.items()):
+                if watermark - p.last > expiry:
+                    del group.pending[fp]
 
     def _expire_group(self, group: GroupState, wall_now: float) -> None:
         if not group.open and not group.pending and wall_now - group.last_wall > self.config.relink_window:

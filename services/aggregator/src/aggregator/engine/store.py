@@ -23,8 +23,9 @@ class EngineStore(Protocol):
     def put_baseline(self, key: str, baseline: Baseline) -> None: ...
     def baseline_keys(self) -> Iterable[str]: ...
     def delete_baseline(self, key: str) -> None: ...
-    def add_count(self, key: str, minute: int, n: int) -> None:
-        """Adds `n` to the key's count in the tumbling one-minute window `minute` (epoch minutes)."""
+    def add_count(self, key: str, minute: int, n: int) -> int:
+        """Adds `n` to the key's count in the tumbling one-minute window `minute` (epoch minutes);
+        returns the new count."""
 
     def get_count(self, key: str, minute: int) -> int: ...
     def seen(self, event_id: str) -> str | None:
@@ -71,9 +72,10 @@ class MemoryStore:
     def delete_baseline(self, key: str) -> None:
         self.baselines.pop(key, None)
 
-    def add_count(self, key: str, minute: int, n: int) -> None:
+    def add_count(self, key: str, minute: int, n: int) -> int:
         k = (key, minute)
-        self.counts[k] = self.counts.get(k, 0) + n
+        count = self.counts[k] = self.counts.get(k, 0) + n
+        return count
 
     def get_count(self, key: str, minute: int) -> int:
         return self.counts.get((key, minute), 0)

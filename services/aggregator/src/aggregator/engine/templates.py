@@ -101,17 +101,23 @@ def mask(message: str) -> str:
     """
     if "'" in message or '"' in message:
         message = _STR_RE.sub("<STR>", message)
-    out = []
     cache = _TOKEN_CACHE
-    for tok in message.split():
-        masked = cache.get(tok)
-        if masked is None:
-            masked = _MASK_RE.sub(_replace, tok) if _SUSPECT.search(tok) else tok
-            if len(cache) >= _TOKEN_CACHE_SIZE:
-                cache.clear()
-            cache[tok] = masked
-        out.append(masked)
-    return " ".join(out)
+    tokens = message.split()
+    out: list[str | None] = list(map(cache.get, tokens))
+    if None in out:
+        for i, hit in enumerate(out):
+            if hit is None:
+                tok = tokens[i]
+                if tok.isdigit() and tok.isascii():
+                    masked = "<NUM>"  # what the masks make of it, without the regex
+                elif _SUSPECT.search(tok):
+                    masked = _MASK_RE.sub(_replace, tok)
+                else:
+                    masked = tok
+                if len(cache) >= _TOKEN_CACHE_SIZE:
+                    cache.clear()
+                cache[tok] = out[i] = masked
+    return " ".join(out)  # type: ignore[arg-type]  # every None was replaced above
 
 
 def signature_tokens(template: str) -> frozenset[str]:
