@@ -98,9 +98,7 @@ def test_routine_events_of_related_services_do_not_leak_into_an_incident() -> No
 def test_a_callers_warnings_do_not_pull_its_other_dependencies_failure_into_the_incident() -> None:
     # gateway calls both checkout and auth: its slow-request warnings belong with the checkout
     # failure, but the certificate expiry on auth is a failure of its own.
-    topology = Topology(
-        groups={"edge": ("gateway", "checkout", "auth")}, depends_on={"gateway": ("checkout", "auth")}
-    )
+    topology = Topology(groups={"edge": ("gateway", "checkout", "auth")}, depends_on={"gateway": ("checkout", "auth")})
     r = (
         Scenario(CorrelationConfig(topology=topology))
         .emit("checkout", 4, "Timeout after 5000ms calling the ledger", count=10)
