@@ -73,6 +73,7 @@ class Linker:
         self._state = state
         self._window = cascade_window
         self._writes: dict[str, Any] = {}  # key -> value, or None for a delete
+        self._set_cache: dict[str, tuple[Candidate, frozenset[str], frozenset[str]]] = {}
 
     # -- state with the uncommitted writes on top ---------------------------------------------------
 
@@ -145,13 +146,30 @@ class Linker:
             out.append(merge_link(cid, c["routingKey"], root))
         return out
 
+    def _sets(self, c: Candidate) -> tuple[frozenset[str], frozenset[str]]:
+        """A candidate's names and lower-cased services as sets, built once per candidate object:
+        relations are checked far more often than candidates change."""
+        cached = self._set_cache.get(c["incidentId"])
+        if cached is None or cached[0] is not c:
+            if len(self._set_cache) > 2 * _MAX_OPEN:
+                self._set_cache.clear()
+            names, services = frozenset(c["names"]), frozenset(s.lower() for s in c["services"])
+            cached = self._set_cache[c["incidentId"]] = (c, names, services)
+        return cached[1], cached[2]
+
+    def _names_any(self, a: Candidate, b: Candidate) -> bool:
+        """Whether `a`'s messages name one of `b`'s services."""
+        if not a["names"]:
+            return False
+        return not self._sets(a)[0].isdisjoint(self._sets(b)[1])
+
     def _related(self, a: Candidate, b: Candidate) -> bool:
         if a["routingKey"] == b["routingKey"]:
             return False
         w = self._window
         if not (a["firstSeen"] <= b["lastFailure"] + w and b["firstSeen"] <= a["lastFailure"] + w):
             return False
-        return _names_any(a, b) or _names_any(b, a)
+        return self._names_any(a, b) or self._names_any(b, a)
 
     def _cascade(self, start: str) -> list[Candidate]:
         """The open candidates related to `start`, directly or through others (bounded)."""
@@ -179,7 +197,7 @@ class Linker:
             return
 
         def depth(m: Candidate) -> int:  # the members whose services this one's messages name
-            return sum(1 for o in members if o["incidentId"] != m["incidentId"] and _names_any(m, o))
+            return sum(1 for o in members if o["incidentId"] != m["incidentId"] and self._names_any(m, o))
 
         root_c = min(members, key=lambda m: (depth(m), m["firstSeen"], m["incidentId"]))
         root = root_c["incidentId"] if len(members) > 1 else None
@@ -205,15 +223,6 @@ class Linker:
         open_.sort(key=lambda c: c["lastFailure"])
         for c in open_[: len(open_) - _MAX_OPEN]:
             self._put(_CANDIDATE + c["incidentId"], None)
-
-
-def _names_any(a: Candidate, b: Candidate) -> bool:
-    """Whether `a`'s messages name one of `b`'s services."""
-    names = a["names"]
-    if not names:
-        return False
-    have = set(names)
-    return any(s.lower() in have for s in b["services"])
 
 
 def link_in_process(engine: CorrelationEngine, linker: Linker) -> list[IncidentChange]:
