@@ -22,8 +22,8 @@ from typing import Any
 
 from pymongo import UpdateMany, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, ConnectionFailure, ServerSelectionTimeoutError
-from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
+from pymongo.errors import BulkWriteError, ConnectionFailure, PyMongoError, ServerSelectionTimeoutError
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
 from aggregator.engine import Outcome
 from incident_shared import mongo
@@ -53,15 +53,33 @@ def _rollup_id(minute: datetime, service: str, severity: int) -> str:
     return f"{minute.astimezone(UTC).isoformat().replace('+00:00', 'Z')}|{service}|{severity}"
 
 
+def _log_retry(state: RetryCallState) -> None:
+    error = state.outcome.exception() if state.outcome else None
+    log.warning(
+        "MongoDB is not answering; retrying (check MONGODB_URI and that the server is up)",
+        extra={"attempt": state.attempt_number, "error": repr(error)},
+    )
+
+
 class Projection:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.db = db
         # Rollup ids known to exist (written by this projection): raised in place rather than inserted.
         self._rollups_written: set[str] = set()
 
-    async def _retrying(self, fn: Any, *args: Any) -> Any:
+    async def prepare(self) -> None:
+        """Creates the indexes, waiting (with backoff) for a server that is down or failing: the
+        worker stays up meanwhile and processes nothing."""
+        await self._retrying(mongo.ensure_indexes, self.db, retryable=PyMongoError)
+
+    async def _retrying(
+        self, fn: Any, *args: Any, retryable: type[Exception] | tuple[type[Exception], ...] = _RETRYABLE
+    ) -> Any:
         async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(_RETRYABLE), wait=wait_exponential(multiplier=0.2, max=10), reraise=True
+            retry=retry_if_exception_type(retryable),
+            wait=wait_exponential(multiplier=0.2, max=10),
+            before_sleep=_log_retry,
+            reraise=True,
         ):
             with attempt:
                 return await fn(*args)

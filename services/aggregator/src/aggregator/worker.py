@@ -31,8 +31,6 @@ from mode.supervisors import CrashingSupervisor
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pymongo import AsyncMongoClient
-from pymongo.errors import PyMongoError
-from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from aggregator.engine import CorrelationEngine, Linker, Outcome, load_config
 from aggregator.faust_store import FaustStore
@@ -355,23 +353,11 @@ def build_app(  # noqa: PLR0915 - the agents close over one runtime; splitting t
             rt.mongo_client = client
             # In the background: a MongoDB that is down (or fails a request) at start must not stop
             # the worker; batches wait for it (nothing is acknowledged before it can be projected).
-            self.add_future(self._connect(client[settings.mongodb_database]))
+            self.add_future(self._connect(Projection(client[settings.mongodb_database])))
 
-        async def _connect(self, db: Any) -> None:
-            async for attempt in AsyncRetrying(
-                retry=retry_if_exception_type(PyMongoError),
-                wait=wait_exponential(multiplier=0.5, max=15),
-                before_sleep=lambda state: log.warning(
-                    "MongoDB is not ready; retrying (check MONGODB_URI and that the server is up)",
-                    extra={
-                        "attempt": state.attempt_number,
-                        "error": repr(state.outcome.exception()) if state.outcome else "",
-                    },
-                ),
-            ):
-                with attempt:
-                    await mongo.ensure_indexes(db)
-            rt.projection = Projection(db)
+        async def _connect(self, projection: Projection) -> None:
+            await projection.prepare()
+            rt.projection = projection
             rt.outputs_ready.set()
 
         async def on_stop(self) -> None:

@@ -55,12 +55,27 @@ _ROLLUP_MINUTES = 180  # rollup counts kept per group: events later than this ar
 _MAX_ROLLUPS = 2000
 _MAX_NAMES = 64  # names kept per incident (cross-key evidence)
 _CANDIDATE_TEMPLATES = 5
+# A candidate carries its top templates as rows in this order (compact on the wire).
+_TEMPLATE_FIELDS = ("fingerprint", "template", "service", "errorType", "count", "firstSeen", "lastSeen")
 _CANDIDATE_TIMELINE = 60
 _MAX_POINT_CACHES = 4096  # incidents whose built timeline points are kept for their next version
 
 
 def _last_failure(inc: IncidentState) -> float:
     return inc.last_failure
+
+
+def _extent(inc: IncidentState) -> tuple[set[str], int, int, float, float]:
+    """Services, event count, peak severity, first and last event time of an incident together
+    with the incidents merged into it (their snapshots)."""
+    services = set(inc.services)
+    count, peak, first, last = inc.event_count, inc.peak_severity, inc.first_seen, inc.last_seen
+    for m in inc.linked.values():
+        services.update(m["services"])
+        count += int(m["eventCount"])
+        peak = max(peak, int(m["peakSeverity"]))
+        first, last = min(first, m["firstSeen"]), max(last, m["lastSeen"])
+    return services, count, peak, first, last
 
 
 def _dt(t: float) -> datetime:
@@ -121,11 +136,9 @@ class CorrelationEngine:
         )
         self._group_of = config.topology.group_index()
         # Declared dependencies, transitively: a database failing shows up in its callers' callers
-        # even when the caller in between logs nothing. `_calls[s]`: what s depends on;
-        # `_called_by[s]`: what depends on s.
+        # even when the caller in between logs nothing. `_calls[s]`: everything s depends on.
         calls = {s: set(d) for s, d in config.topology.depends_on.items()}
         self._calls: dict[str, set[str]] = {}
-        self._called_by: dict[str, set[str]] = {}
         for service, direct in calls.items():
             seen: set[str] = set()
             todo = list(direct)
@@ -134,10 +147,8 @@ class CorrelationEngine:
                 if dep not in seen and dep != service:
                     seen.add(dep)
                     todo.extend(calls.get(dep, ()))
-            for dep in seen:
-                self._calls.setdefault(service, set()).add(dep)
-                self._called_by.setdefault(dep, set()).add(service)
-        self._known = set(self._group_of)
+            if seen:
+                self._calls[service] = seen
         self._dirty: dict[str, GroupState] = {}
         self._actions: dict[str, tuple[GroupState, list[IncidentAction]]] = {}
         self._candidates: list[dict[str, Any]] = []
@@ -459,23 +470,10 @@ class CorrelationEngine:
             }
             for s in top[:10]
         ]
+        services, event_count, _, first_seen, last_seen = _extent(inc)
         counts = inc.timeline
-        services = set(inc.services)
-        event_count, first_seen, last_seen = inc.event_count, inc.first_seen, inc.last_seen
         for m in inc.linked.values():  # the incidents merged into this one count as its own
-            services.update(m["services"])
-            event_count += int(m["eventCount"])
-            first_seen, last_seen = min(first_seen, m["firstSeen"]), max(last_seen, m["lastSeen"])
-            templates.extend(
-                dict(
-                    zip(
-                        ("fingerprint", "template", "service", "errorType", "count", "firstSeen", "lastSeen"),
-                        t,
-                        strict=True,
-                    )
-                )
-                for t in m["templates"]
-            )
+            templates.extend(dict(zip(_TEMPLATE_FIELDS, t, strict=True)) for t in m["templates"])
             if counts is inc.timeline:
                 counts = {k: list(v) for k, v in inc.timeline.items()}
             for k, (count, maxsev) in m["timeline"].items():
@@ -847,12 +845,7 @@ class CorrelationEngine:
 
     def _rescore(self, inc: IncidentState) -> None:
         spike = inc.spike
-        services = set(inc.services)
-        peak, first, last = inc.peak_severity, inc.first_seen, inc.last_seen
-        for m in inc.linked.values():  # a cascade is scored as a whole
-            services.update(m["services"])
-            peak = max(peak, int(m["peakSeverity"]))
-            first, last = min(first, m["firstSeen"]), max(last, m["lastSeen"])
+        services, _, peak, first, last = _extent(inc)  # a cascade is scored as a whole
         tiers = [self.config.tier(s) for s in services] or [self.config.default_tier]
         inc.score, inc.factors = score(
             ScoreInput(

@@ -102,9 +102,6 @@ class Linker:
                 self._state[key] = value
         self._writes.clear()
 
-    def rollback(self) -> None:
-        self._writes.clear()
-
     # -- decisions ----------------------------------------------------------------------------------
 
     def update(self, c: Candidate) -> list[Link]:
@@ -137,7 +134,7 @@ class Linker:
         members = self._cascade(cid)
         self._settle(members, out)
         root = self._get(_ROOT + cid)
-        if root is not None and root != cid and not any(m.get("memberId") == cid for m in out):
+        if root is not None and not any(m.get("memberId") == cid for m in out):
             root_c = self._get(_CANDIDATE + root)
             if root_c is not None:
                 out.append(member_link(root, root_c["routingKey"], cid, member_snapshot(c)))
