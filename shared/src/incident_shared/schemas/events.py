@@ -28,13 +28,15 @@ MAX_ERROR_TYPE_CHARS: Final = 200
 MAX_METADATA_BYTES: Final = 16 * 1024
 MAX_TAGS: Final = 20
 MAX_TAG_CHARS: Final = 64
+MAX_DEDUP_KEY_CHARS: Final = 255
 MAX_FUTURE_SKEW: Final = timedelta(minutes=5)
 MAX_AGE: Final = timedelta(days=30)
 
-EventSource = Literal["http", "alertmanager", "kafka"]
+EventSource = Literal["http", "alertmanager", "pagerduty", "otlp", "kafka"]
+_SOURCES: Final = frozenset(("http", "alertmanager", "pagerduty", "otlp", "kafka"))
 
 _KNOWN_FIELDS: Final = frozenset(
-    {"eventId", "service", "severity", "timestamp", "message", "errorType", "metadata", "tags", "resolved"}
+    {"eventId", "service", "severity", "timestamp", "message", "errorType", "metadata", "tags", "resolved", "dedupKey"}
 )
 # Fields the pipeline itself sets; accepted (and kept) on the topic, never from an HTTP client.
 _RECORD_FIELDS: Final = frozenset({"schemaVersion", "source", "receivedAt"})
@@ -59,6 +61,9 @@ class Event:
     metadata: dict[str, Any] = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
     resolved: bool = False
+    # The identity of the alert or check this event reports on (PagerDuty's dedup_key, an
+    # Alertmanager fingerprint, a client's own key): a trigger and the resolve that ends it share it.
+    dedupKey: str | None = None
     source: EventSource = "http"
     schemaVersion: int = EVENT_SCHEMA_VERSION
 
@@ -74,6 +79,7 @@ class Event:
             "metadata": self.metadata,
             "tags": self.tags,
             "resolved": self.resolved,
+            "dedupKey": self.dedupKey,
             "source": self.source,
             "receivedAt": iso(self.receivedAt),
         }
@@ -258,6 +264,9 @@ def parse_event(
     resolved = raw.get("resolved", False)
     if not isinstance(resolved, bool):
         errors.append(FieldError("resolved", f"must be a boolean, got {_type_name(resolved)}"))
+    dedup_key = raw.get("dedupKey")
+    if dedup_key is not None and (not isinstance(dedup_key, str) or not 0 < len(dedup_key) <= MAX_DEDUP_KEY_CHARS):
+        errors.append(FieldError("dedupKey", f"must be a non-empty string of at most {MAX_DEDUP_KEY_CHARS} characters"))
     if errors:
         raise EventValidationError(errors)
 
@@ -266,7 +275,7 @@ def parse_event(
     if not from_client:
         with contextlib.suppress(TypeError, ValueError):
             record_received = parse_iso(raw.get("receivedAt", ""))
-        if raw.get("source") in ("http", "alertmanager", "kafka"):
+        if raw.get("source") in _SOURCES:
             record_source = raw["source"]
 
     return Event(
@@ -280,6 +289,7 @@ def parse_event(
         metadata=metadata,
         tags=tags,
         resolved=resolved,
+        dedupKey=dedup_key,
         source=record_source,
         receivedAt=record_received,
     )

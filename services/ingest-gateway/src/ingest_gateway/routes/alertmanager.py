@@ -109,6 +109,7 @@ def alert_to_event(alert: dict[str, Any], payload: dict[str, Any], received: dat
             "metadata": metadata,
             "tags": tags,
             "resolved": resolved,
+            "dedupKey": fingerprint or None,
         },
         received_at=received,
         source="alertmanager",
