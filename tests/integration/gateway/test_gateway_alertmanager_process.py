@@ -1,0 +1,70 @@
+"""Prometheus Alertmanager, as a real process, sending to the gateway: a firing alert, then its resolve.
+
+Through its webhook receiver (`webhook_configs` to `/api/integrations/alertmanager`), with API_TOKENS
+set, authorising as a real deployment would: with the bearer token from its `http_config`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from incident_shared.timeutil import utcnow
+from support.alertmanager import running_alertmanager
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "am-test-token-7f3a"  # noqa: S105 - the test's own token
+LABELS = {"alertname": "OrdersDbDown", "service": "orders-db", "severity": "critical", "team": "storage"}
+ANNOTATIONS = {"summary": "orders-db is not answering on 5432"}
+
+
+async def test_webhook_receiver_firing_then_resolved_reach_the_topic(
+    make_gateway: Any, topics: Any, read_topic: Any, decode: Any, tmp_path: Path
+) -> None:
+    gateway = await make_gateway(api_tokens=TOKEN)
+    receiver = {
+        "name": "incident-intelligence",
+        "webhook_configs": [
+            {
+                "url": str(gateway.make_url("/api/integrations/alertmanager")),
+                "send_resolved": True,
+                "http_config": {"authorization": {"type": "Bearer", "credentials": TOKEN}},
+            }
+        ],
+    }
+    async with running_alertmanager(receiver, tmp_path) as manager:
+        starts = utcnow() - timedelta(minutes=2)
+        await manager.post_alert(LABELS, ANNOTATIONS, starts)
+        records = await read_topic(topics.events, 1, wait=30)
+        assert records, f"no firing alert arrived; Alertmanager's log:\n{manager.log_tail()}"
+        await manager.post_alert(LABELS, ANNOTATIONS, starts, ends=utcnow())
+        records = await read_topic(topics.events, 2, wait=30)
+        assert len(records) == 2, f"no resolved alert arrived; Alertmanager's log:\n{manager.log_tail()}"
+
+    firing, resolved = decode(records)
+    assert firing["source"] == resolved["source"] == "alertmanager"
+    assert firing["service"] == resolved["service"] == "orders-db"
+    assert firing["severity"] == 5
+    assert firing["message"] == ANNOTATIONS["summary"]
+    assert firing["errorType"] == "OrdersDbDown"
+    assert (firing["resolved"], resolved["resolved"]) == (False, True)
+    assert firing["dedupKey"] == resolved["dedupKey"]  # the alert's fingerprint
+    assert firing["metadata"]["labels"] == LABELS
+
+
+async def test_webhook_without_the_token_is_refused_and_alertmanager_says_so(
+    make_gateway: Any, topics: Any, read_topic: Any, tmp_path: Path
+) -> None:
+    gateway = await make_gateway(api_tokens=TOKEN)
+    receiver = {
+        "name": "incident-intelligence",
+        "webhook_configs": [{"url": str(gateway.make_url("/api/integrations/alertmanager"))}],
+    }
+    async with running_alertmanager(receiver, tmp_path) as manager:
+        await manager.post_alert(LABELS, ANNOTATIONS, utcnow())
+        assert await read_topic(topics.events, 1, wait=5) == []
+        assert "401" in manager.log_tail()
