@@ -1,7 +1,9 @@
 """Prometheus Alertmanager, as a real process, sending to the gateway: a firing alert, then its resolve.
 
-Through its webhook receiver (`webhook_configs` to `/api/integrations/alertmanager`), with API_TOKENS
-set, authorising as a real deployment would: with the bearer token from its `http_config`.
+Once through its PagerDuty receiver (`pagerduty_configs` with `url` pointed at `/v2/enqueue`), once
+through its webhook receiver (`webhook_configs` to `/api/integrations/alertmanager`). Both with
+API_TOKENS set, authorising as a real deployment would: the PagerDuty sender with its routing key,
+the webhook with the bearer token from its `http_config`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,48 @@ pytestmark = pytest.mark.integration
 TOKEN = "am-test-token-7f3a"  # noqa: S105 - the test's own token
 LABELS = {"alertname": "OrdersDbDown", "service": "orders-db", "severity": "critical", "team": "storage"}
 ANNOTATIONS = {"summary": "orders-db is not answering on 5432"}
+
+
+async def test_pagerduty_receiver_trigger_then_resolve_reach_the_topic(
+    make_gateway: Any, topics: Any, read_topic: Any, decode: Any, tmp_path: Path
+) -> None:
+    gateway = await make_gateway(api_tokens=TOKEN)
+    receiver = {
+        "name": "incident-intelligence",
+        "pagerduty_configs": [
+            {
+                "routing_key": TOKEN,
+                "url": str(gateway.make_url("/v2/enqueue")),
+                # The templates a user writes so that each alert group names its service.
+                "component": "{{ .CommonLabels.service }}",
+                "severity": "{{ .CommonLabels.severity }}",
+                "class": "{{ .CommonLabels.alertname }}",
+                "group": "{{ .CommonLabels.team }}",
+            }
+        ],
+    }
+    async with running_alertmanager(receiver, tmp_path) as manager:
+        starts = utcnow() - timedelta(minutes=2)
+        await manager.post_alert(LABELS, ANNOTATIONS, starts)
+        records = await read_topic(topics.events, 1, wait=30)
+        assert records, f"no trigger arrived; Alertmanager's log:\n{manager.log_tail()}"
+        await manager.post_alert(LABELS, ANNOTATIONS, starts, ends=utcnow())
+        records = await read_topic(topics.events, 2, wait=30)
+        assert len(records) == 2, f"no resolve arrived; Alertmanager's log:\n{manager.log_tail()}"
+
+    triggered, resolved = decode(records)
+    assert triggered["source"] == resolved["source"] == "pagerduty"
+    assert triggered["service"] == resolved["service"] == "orders-db"
+    assert triggered["severity"] == 5
+    assert triggered["errorType"] == "OrdersDbDown"
+    assert triggered["message"].startswith("[FIRING:1] OrdersDbDown orders-db")
+    assert triggered["metadata"]["customDetails"]["num_firing"] == 1
+    assert (triggered["resolved"], resolved["resolved"]) == (False, True)
+    assert resolved["message"].startswith("[RESOLVED] OrdersDbDown")
+    # Alertmanager's dedup key is its alert group's: the resolve names the trigger it ends.
+    assert triggered["dedupKey"] == resolved["dedupKey"]
+    assert len(triggered["dedupKey"]) == 64
+    assert records[0].key == records[1].key == b"orders-db"
 
 
 async def test_webhook_receiver_firing_then_resolved_reach_the_topic(

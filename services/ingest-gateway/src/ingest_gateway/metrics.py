@@ -18,6 +18,7 @@ class GatewayMetrics:
     produce_seconds: Histogram
     produce_errors: Counter
     commands: Counter
+    pagerduty_events: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> GatewayMetrics:
@@ -63,6 +64,12 @@ class GatewayMetrics:
                 "ingest_gateway_incident_commands_total",
                 "Incident commands sent, by action and outcome",
                 ["action", "outcome"],
+                registry=registry,
+            ),
+            pagerduty_events=Counter(
+                "ingest_gateway_pagerduty_events_total",
+                "PagerDuty Events API v2 events answered 202, by event_action",
+                ["action"],
                 registry=registry,
             ),
         )
