@@ -19,6 +19,7 @@ class GatewayMetrics:
     produce_errors: Counter
     commands: Counter
     pagerduty_events: Counter
+    otlp_records_dropped: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> GatewayMetrics:
@@ -70,6 +71,12 @@ class GatewayMetrics:
                 "ingest_gateway_pagerduty_events_total",
                 "PagerDuty Events API v2 events answered 202, by event_action",
                 ["action"],
+                registry=registry,
+            ),
+            otlp_records_dropped=Counter(
+                "ingest_gateway_otlp_log_records_dropped_total",
+                "OTLP log records not stored on purpose, by reason (below_min_severity)",
+                ["reason"],
                 registry=registry,
             ),
         )
