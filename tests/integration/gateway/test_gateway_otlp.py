@@ -21,6 +21,8 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationSc
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
+from support.openapi_check import check_answer
+
 pytestmark = pytest.mark.integration
 
 TESTS = Path(__file__).resolve().parents[2]
@@ -242,3 +244,12 @@ async def test_kafka_unreachable_is_a_retryable_503(make_gateway: Any) -> None:
     assert resp.status == 503  # OTLP exporters retry 503, after Retry-After
     assert resp.headers["Retry-After"] == "5"
     assert "unavailable" in status_pb2.Status.FromString(await resp.read()).message
+
+
+async def test_json_answers_match_the_documented_schemas(gateway: Any) -> None:
+    resp = await gateway.post("/v1/logs", json=json_export(time.time_ns()))
+    check_answer("/v1/logs", "post", resp.status, await resp.json())
+    resp = await gateway.post("/v1/logs", json={"resourceLogs": 1})
+    check_answer("/v1/logs", "post", resp.status, await resp.json())
+    resp = await gateway.post("/v1/logs", data=b"x", headers={"Content-Type": "text/plain"})
+    check_answer("/v1/logs", "post", resp.status, await resp.json())

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from support.openapi_check import check_answer
+
 pytestmark = pytest.mark.integration
 
 # PagerDuty's documented example of a trigger, verbatim.
@@ -232,3 +234,20 @@ async def test_kafka_unreachable_is_a_retryable_503(make_gateway: Any) -> None:
     assert resp.status == 503  # Alertmanager and PagerDuty's clients retry a 5xx
     assert resp.headers["Retry-After"] == "5"
     assert (await resp.json())["status"] == "unavailable"
+
+
+async def test_answers_match_the_documented_schemas(make_gateway: Any) -> None:
+    gw = await make_gateway(api_tokens="pd-doc-token")
+    for path in ("/v2/enqueue", "/api/integrations/pagerduty"):
+        body = trigger("Disk full", "db", routing_key="pd-doc-token")
+        resp = await gw.post(path, json=body)
+        check_answer(path, "post", resp.status, await resp.json())
+        assert resp.status == 202
+        for bad in ({"routing_key": "pd-doc-token"}, {**body, "routing_key": "wrong"}):
+            resp = await gw.post(path, json=bad)
+            check_answer(path, "post", resp.status, await resp.json())
+        resp = await gw.post(path, data=b"x", headers={"Content-Type": "text/plain"})
+        check_answer(path, "post", resp.status, await resp.json())
+    down = await make_gateway(kafka_bootstrap_servers="127.0.0.1:1")
+    resp = await down.post("/v2/enqueue", json=trigger("Disk full", "db"))
+    check_answer("/v2/enqueue", "post", resp.status, await resp.json())

@@ -33,8 +33,8 @@ def service_name(value: object) -> str | None:
 
 
 def storable_key(key: str) -> str:
-    """A field name MongoDB stores: `.` becomes `_`, and a leading `$` gets a `_` before it."""
-    key = key.replace(".", "_")
+    """A field name MongoDB stores: `.` becomes `_`, a leading `$` gets a `_` before it, NUL goes."""
+    key = key.replace(".", "_").replace("\x00", "")
     return "_" + key if key.startswith("$") else key
 
 
