@@ -48,7 +48,7 @@ from incident_shared.timeutil import iso, utcnow
 from ingest_gateway.appkeys import METRICS, SETTINGS
 from ingest_gateway.errors import ApiError
 from ingest_gateway.routes.events import RETRY_AFTER_SECONDS, publish
-from ingest_gateway.translate import fit_metadata, service_name, storable, storable_key
+from ingest_gateway.translate import fit_metadata, service_name, storable
 
 routes = web.RouteTableDef()
 
@@ -82,12 +82,13 @@ _HEX_IDS: Final = {"traceId": 32, "trace_id": 32, "spanId": 16, "span_id": 16}
 
 @dataclass(frozen=True, slots=True)
 class Origin:
-    """Where a batch of records comes from: its resource and instrumentation scope."""
+    """Where a batch of records comes from, and when it arrived; worked out once per batch."""
 
     service: str
-    resource: dict[str, Any]
+    resource: dict[str, Any]  # storable already
     scope: dict[str, str]
     key: bytes  # the resource and scope, serialized: part of each record's event id
+    received: datetime
 
 
 @dataclass
@@ -178,14 +179,14 @@ def to_event(record: LogRecord, attrs: dict[str, Any], number: int, origin: Orig
     The event id derives from the record's bytes and its origin, so the same record exported twice
     (a retry) is one event downstream.
     """
-    received = utcnow()
+    received = origin.received
     metadata: dict[str, Any] = {"severityNumber": number}
     if record.severity_text:
         metadata["severityText"] = record.severity_text
     if attrs:
-        metadata["attributes"] = storable({storable_key(k): v for k, v in attrs.items()})
+        metadata["attributes"] = storable(attrs)
     if origin.resource:
-        metadata["resource"] = storable({storable_key(k): v for k, v in origin.resource.items()})
+        metadata["resource"] = origin.resource
     if origin.scope:
         metadata["scope"] = origin.scope
     if record.trace_id:
@@ -215,14 +216,16 @@ def to_event(record: LogRecord, attrs: dict[str, Any], number: int, origin: Orig
 def convert(request: ExportLogsServiceRequest, min_severity: int) -> Conversion:
     """Every record of an export request at or above `min_severity`, as events."""
     result = Conversion()
+    received = utcnow()
     for resource_logs in request.resource_logs:
         resource = attributes(resource_logs.resource.attributes)
         service = service_name(resource.get("service.name")) or UNKNOWN_SERVICE
+        stored_resource = storable(resource)
         resource_key = resource_logs.resource.SerializeToString(deterministic=True)
         for scope_logs in resource_logs.scope_logs:
             scope = {k: v for k, v in (("name", scope_logs.scope.name), ("version", scope_logs.scope.version)) if v}
             key = resource_key + b"\x1e" + scope_logs.scope.SerializeToString(deterministic=True)
-            origin = Origin(service, resource, scope, key)
+            origin = Origin(service, stored_resource, scope, key, received)
             for record in scope_logs.log_records:
                 attrs = attributes(record.attributes)
                 number = severity_number(record, attrs)
