@@ -11,16 +11,12 @@ One gateway process, Kafka on loopback, every run bounded in time.
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import secrets
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import orjson
 from aiokafka.admin import AIOKafkaAdminClient
 from google.protobuf import json_format
@@ -30,7 +26,7 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeL
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _support import KAFKA, MONGO, PYTHON, free_port, process, row, vegeta
+from _support import KAFKA, attack, gateway_process, post_repeatedly, row
 
 from incident_shared.kafka import ensure_topics
 from incident_shared.topics import Topics
@@ -86,45 +82,13 @@ def event(i: int) -> dict[str, Any]:
     }
 
 
-async def throughput(url: str, body: bytes, content_type: str, concurrency: int = 4) -> float:
-    """Records/s posting a body of BATCH records, `concurrency` requests at a time.
+async def throughput(url: str, body: bytes, content_type: str) -> float:
+    """Records/s posting the same body of BATCH records, 4 requests at a time.
 
     The same body each time: the gateway does not deduplicate (the aggregator does), and encoding a
     fresh one per request would measure this client rather than the gateway.
     """
-    sent = 0
-    start = time.perf_counter()
-
-    async def worker(session: aiohttp.ClientSession) -> None:
-        nonlocal sent
-        while time.perf_counter() - start < DURATION_S:
-            async with session.post(url, data=body, headers={"Content-Type": content_type}) as resp:
-                if resp.status not in (200, 201):
-                    raise RuntimeError(f"{url} answered {resp.status}: {await resp.text()}")
-                await resp.read()
-            sent += BATCH
-
-    async with aiohttp.ClientSession() as session:
-        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
-    return sent / (time.perf_counter() - start)
-
-
-def attack(url: str, body: dict[str, Any], workers: int = 64) -> dict[str, Any]:
-    target = {
-        "method": "POST",
-        "url": url,
-        "header": {"Content-Type": ["application/json"]},
-        "body": base64.b64encode(orjson.dumps(body)).decode(),
-    }
-    tool = vegeta()
-    cmd = [tool, "attack", "-format=json", "-rate=0", "-duration=10s", "-timeout=10s"]
-    cmd += [f"-max-workers={workers}", f"-workers={workers}"]
-    result = subprocess.run(cmd, input=json.dumps(target).encode() + b"\n", capture_output=True, check=False)
-    if result.returncode != 0:
-        raise RuntimeError(f"vegeta failed: {result.stderr.decode()[-500:]}")
-    report = subprocess.run([tool, "report", "-type=json"], input=result.stdout, capture_output=True, check=True)
-    data: dict[str, Any] = json.loads(report.stdout)
-    return data
+    return await post_repeatedly(url, body, content_type, per_request=BATCH, seconds=DURATION_S)
 
 
 async def main() -> None:
@@ -138,16 +102,7 @@ async def main() -> None:
 
 async def measure(topics: Topics) -> None:
     print(f"== receivers for other systems (topics {topics.prefix}*, {DURATION_S:.0f}s per run, 2-core machine)")
-    port = free_port()
-    env = {
-        "PORT": str(port),
-        "KAFKA_TOPIC_PREFIX": topics.prefix,
-        "MONGODB_URI": MONGO,
-        "KAFKA_BOOTSTRAP_SERVERS": KAFKA,
-        "LOG_LEVEL": "WARNING",
-    }
-    base = f"http://127.0.0.1:{port}"
-    with process([PYTHON, "-m", "ingest_gateway"], env, f"{base}/health/ready"):
+    with gateway_process(topics.prefix) as base:
         export = log_export(0)
         protobuf = await throughput(f"{base}/v1/logs", export.SerializeToString(), "application/x-protobuf")
         as_json = await throughput(f"{base}/v1/logs", otlp_json(export), "application/json")
@@ -159,8 +114,8 @@ async def measure(topics: Topics) -> None:
             "event_action": "trigger",
             "payload": {"summary": message(1), "source": "db-7", "severity": "error", "component": "orders-db"},
         }
-        pagerduty = attack(f"{base}/v2/enqueue", trigger)
-        single = attack(f"{base}/api/events", event(1))
+        pagerduty = attack(f"{base}/v2/enqueue", orjson.dumps(trigger), 0, "10s")
+        single = attack(f"{base}/api/events", orjson.dumps(event(1)), 0, "10s")
 
     row("OTLP logs, protobuf, exports of 512 (records/s)", f"{protobuf:,.0f}")
     row("OTLP logs, JSON, exports of 512 (records/s)", f"{as_json:,.0f}")

@@ -8,6 +8,7 @@ the webhook with the bearer token from its `http_config`.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,21 @@ pytestmark = pytest.mark.integration
 TOKEN = "am-test-token-7f3a"  # noqa: S105 - the test's own token
 LABELS = {"alertname": "OrdersDbDown", "service": "orders-db", "severity": "critical", "team": "storage"}
 ANNOTATIONS = {"summary": "orders-db is not answering on 5432"}
+
+
+async def fire_then_resolve(
+    receiver: dict[str, Any], workdir: Path, read_events: Callable[[int], Awaitable[list[Any]]]
+) -> list[Any]:
+    """Runs Alertmanager with `receiver`, fires an alert, then resolves it; returns the two records."""
+    async with running_alertmanager(receiver, workdir) as manager:
+        starts = utcnow() - timedelta(minutes=2)
+        await manager.post_alert(LABELS, ANNOTATIONS, starts)
+        records = await read_events(1)
+        assert records, f"nothing arrived for the firing alert; Alertmanager's log:\n{manager.log_tail()}"
+        await manager.post_alert(LABELS, ANNOTATIONS, starts, ends=utcnow())
+        records = await read_events(2)
+        assert len(records) == 2, f"nothing arrived for the resolve; Alertmanager's log:\n{manager.log_tail()}"
+    return records
 
 
 async def test_pagerduty_receiver_trigger_then_resolve_reach_the_topic(
@@ -42,14 +58,7 @@ async def test_pagerduty_receiver_trigger_then_resolve_reach_the_topic(
             }
         ],
     }
-    async with running_alertmanager(receiver, tmp_path) as manager:
-        starts = utcnow() - timedelta(minutes=2)
-        await manager.post_alert(LABELS, ANNOTATIONS, starts)
-        records = await read_topic(topics.events, 1, wait=30)
-        assert records, f"no trigger arrived; Alertmanager's log:\n{manager.log_tail()}"
-        await manager.post_alert(LABELS, ANNOTATIONS, starts, ends=utcnow())
-        records = await read_topic(topics.events, 2, wait=30)
-        assert len(records) == 2, f"no resolve arrived; Alertmanager's log:\n{manager.log_tail()}"
+    records = await fire_then_resolve(receiver, tmp_path, lambda n: read_topic(topics.events, n, wait=30))
 
     triggered, resolved = decode(records)
     assert triggered["source"] == resolved["source"] == "pagerduty"
@@ -80,14 +89,7 @@ async def test_webhook_receiver_firing_then_resolved_reach_the_topic(
             }
         ],
     }
-    async with running_alertmanager(receiver, tmp_path) as manager:
-        starts = utcnow() - timedelta(minutes=2)
-        await manager.post_alert(LABELS, ANNOTATIONS, starts)
-        records = await read_topic(topics.events, 1, wait=30)
-        assert records, f"no firing alert arrived; Alertmanager's log:\n{manager.log_tail()}"
-        await manager.post_alert(LABELS, ANNOTATIONS, starts, ends=utcnow())
-        records = await read_topic(topics.events, 2, wait=30)
-        assert len(records) == 2, f"no resolved alert arrived; Alertmanager's log:\n{manager.log_tail()}"
+    records = await fire_then_resolve(receiver, tmp_path, lambda n: read_topic(topics.events, n, wait=30))
 
     firing, resolved = decode(records)
     assert firing["source"] == resolved["source"] == "alertmanager"
