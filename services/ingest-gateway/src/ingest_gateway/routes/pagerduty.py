@@ -196,9 +196,7 @@ def to_event(event: Enqueue, service: str, dedup_key: str, received: datetime) -
     resolved = event.action == "resolve"
     summary = str(payload.get("summary") or "") or (RESOLVED_MESSAGE if resolved else "")
     timestamp = _timestamp(payload, received)
-    tags = [
-        f"{name}:{payload[name]}"[:_MAX_TAG_CHARS] for name in ("group", "class") if isinstance(payload.get(name), str)
-    ]
+    tags = [f"{name}:{payload[name]}"[:_MAX_TAG_CHARS] for name in ("group", "class") if payload.get(name)]
     return parse_event(
         {
             # The same event sent twice (a retry) is one event; a sender that stamps its events with
