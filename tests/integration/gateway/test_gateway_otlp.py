@@ -1,13 +1,17 @@
-"""OpenTelemetry logs in (`POST /v1/logs`): the real SDK's OTLP/HTTP exporter, and OTLP/JSON.
+"""OpenTelemetry logs in (`POST /v1/logs`): real SDKs' OTLP/HTTP exporters, protobuf and JSON.
 
-The SDK runs as its own process (tests/support/otel_log_sender.py), logging through Python's
-`logging` as an application does; its exporter reports whether each export succeeded.
+The Python SDK runs as its own process (tests/support/otel_log_sender.py), logging through Python's
+`logging` as an application does, and exports protobuf; the JavaScript SDK runs under Node.js
+(tests/clients/otel-js, installed by deploy/ci.d/otel-js.sh) and exports OTLP/JSON. Each sender
+reports whether its exporter saw each export succeed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,6 +30,19 @@ from support.openapi_check import check_answer
 pytestmark = pytest.mark.integration
 
 TESTS = Path(__file__).resolve().parents[2]
+JS_CLIENT = TESTS / "clients" / "otel-js"
+JS_SETUP = TESTS.parent / "deploy" / "ci.d" / "otel-js.sh"
+
+
+@pytest.fixture(scope="session")
+def js_sender() -> Path:
+    """The Node.js program that logs through the OpenTelemetry JavaScript SDK (installed on first use)."""
+    if shutil.which("node") is None:
+        pytest.fail("Node.js is needed for this test (it runs the dashboard too): apt-get install nodejs npm")
+    proc = subprocess.run(["bash", str(JS_SETUP)], capture_output=True, text=True, timeout=600, check=False)
+    if proc.returncode != 0:
+        pytest.fail(f"{JS_SETUP} could not install the OpenTelemetry JavaScript SDK:\n{proc.stderr[-2000:]}")
+    return JS_CLIENT / "send-logs.mjs"
 
 
 async def run_sender(endpoint: str, service: str, **env: str) -> str:
@@ -104,6 +121,39 @@ async def test_exporter_with_the_token_in_its_headers_and_gzip_is_accepted(
     )
     assert "export 6 SUCCESS" in accepted
     assert len(await read_topic(topics.events, 4)) == 4
+
+
+async def test_javascript_sdk_exporter_sends_otlp_json_that_becomes_events(
+    gateway: Any, topics: Any, read_topic: Any, decode: Any, js_sender: Path
+) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        "node",
+        str(js_sender),
+        str(gateway.make_url("/v1/logs")),
+        "inventory-js",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    assert "export 4 SUCCESS" in out.decode()
+
+    events = decode(await read_topic(topics.events, 3))
+    assert [e["severity"] for e in events] == [3, 4, 5]  # the INFO record is below the default minimum
+    assert {e["service"] for e in events} == {"inventory-js"}
+    slow, timeout, fatal = events
+    assert slow["message"] == "slow query: 2300ms on inventory-db"
+    assert slow["metadata"]["attributes"] == {
+        "db_system": "postgresql",
+        "retry_count": 2,
+        "sql_tables": ["items", "stock"],
+    }
+    # OTLP/JSON writes trace and span ids in hex: they arrive as the span's own ids.
+    assert slow["metadata"]["traceId"] == "5b8efff798038103d269b633813fc60c"
+    assert slow["metadata"]["spanId"] == "eee19b7ec3c1b174"
+    assert slow["metadata"]["scope"] == {"name": "inventory.http", "version": "2.1.0"}
+    assert timeout["errorType"] == "TimeoutError"
+    assert orjson.loads(fatal["message"]) == {"event": "shutdown", "reason": "pool exhausted"}
 
 
 def json_export(now_ns: int) -> dict[str, Any]:
