@@ -25,6 +25,7 @@ import base64
 import binascii
 import contextlib
 import hashlib
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -50,6 +51,7 @@ from ingest_gateway.errors import ApiError
 from ingest_gateway.routes.events import RETRY_AFTER_SECONDS, publish
 from ingest_gateway.translate import fit_metadata, service_name, storable
 
+log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
 PROTOBUF: Final = "application/x-protobuf"
@@ -333,6 +335,10 @@ async def export_logs(request: web.Request) -> web.Response:
         metrics.otlp_records_dropped.labels("below_min_severity").inc(result.dropped)
     if result.rejected:
         metrics.events_rejected.labels("invalid_otlp").inc(result.rejected)
+        log.warning(
+            "OTLP log records refused by the event contract",
+            extra={"rejected": result.rejected, "firstError": result.first_error},
+        )
     if result.events:
         try:
             outcome = await publish(request, result.events, "otlp")

@@ -26,6 +26,7 @@ the tokens as its `routing_key` (most PagerDuty senders can set nothing but the 
 from __future__ import annotations
 
 import hmac
+import logging
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ from ingest_gateway.middleware import authorises_itself, has_write_token
 from ingest_gateway.routes.events import publish
 from ingest_gateway.translate import fit_metadata, service_name, storable
 
+log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
 ACTIONS: Final = ("trigger", "acknowledge", "resolve")
@@ -263,6 +265,12 @@ async def enqueue(request: web.Request) -> web.Response:
     service = service_of(event, request.app[SETTINGS].pagerduty_services)
     if service is None:
         request.app[METRICS].events_rejected.labels("pagerduty_unplaced").inc()
+        # A sender's configuration problem that only the operator can fix: say it where they look.
+        log.warning(
+            "a PagerDuty %s without a payload was refused: its routing key is not in PAGERDUTY_ROUTING_KEYS",
+            event.action,
+            extra={"dedupKey": event.dedup_key, "client": event.extras.get("client")},
+        )
         return _invalid(
             [
                 f"cannot tell which service this {event.action} belongs to: without a payload, list its"
