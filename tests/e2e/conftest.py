@@ -1,12 +1,14 @@
 """The end-to-end stack: every service of `deploy/local/services.conf` as real processes.
 
 It runs beside anything `make up` started: its ports are shifted by II_PORT_OFFSET (10000: the API
-on :15000, the dashboard on :13000), it has its own topics (a random prefix) and its own database,
-and its pid files and logs live in `.local/e2e/`. Started once per test session, stopped at the end.
+on :15000, the dashboard on :13000), it has its own topics (a random prefix), consumer groups and
+database, and its pid files and logs live in `.local/e2e/`. Started once per test session, stopped
+at the end, its topics deleted.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import subprocess
@@ -15,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from support.kafka_topics import delete_topics_containing
 
 ROOT = Path(__file__).resolve().parents[2]
 # Another port offset (II_E2E_PORT_OFFSET) lets two people run the end-to-end tests on one machine.
@@ -53,6 +57,10 @@ def stack(kafka_bootstrap: str, mongo_uri: str) -> Iterator[Stack]:
         "KAFKA_TOPIC_PREFIX": prefix,
         "MONGODB_URI": mongo_uri,
         "MONGODB_DATABASE": database,
+        # Consumer groups and the aggregator's internal topics are named from these, not from the
+        # topic prefix: the stack's own keep it apart from any other stack on the same broker.
+        "AGGREGATOR_APP_ID": f"aggregator-{prefix.rstrip('.')}",
+        "SUMMARIZER_CONSUMER_GROUP": f"summarizer-{prefix.rstrip('.')}",
         "LOG_LEVEL": "INFO",
         # The summarizer talks to a local stand-in speaking the Anthropic protocol: no test reaches
         # a real provider, and the AI path (SDK, retries, breaker, budget) runs end to end.
@@ -97,3 +105,4 @@ def stack(kafka_bootstrap: str, mongo_uri: str) -> Iterator[Stack]:
         subprocess.run([script, "stop"], env=env, timeout=180, check=False)
         fake_provider.terminate()
         fake_provider.wait(timeout=30)
+        asyncio.run(delete_topics_containing(kafka_bootstrap, prefix.rstrip(".")))

@@ -21,7 +21,7 @@ from ingest_gateway import middleware, proxy
 from ingest_gateway.appkeys import HTTP, METRICS, MONGO, PUBLISHER, REGISTRY, SETTINGS
 from ingest_gateway.metrics import GatewayMetrics
 from ingest_gateway.publisher import EventPublisher
-from ingest_gateway.routes import alertmanager, events, incidents
+from ingest_gateway.routes import alertmanager, events, incidents, otlp, pagerduty
 from ingest_gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
@@ -81,6 +81,8 @@ def build_app(settings: GatewaySettings, registry: CollectorRegistry | None = No
     app.router.add_routes(events.routes)
     app.router.add_routes(incidents.routes)
     app.router.add_routes(alertmanager.routes)
+    app.router.add_routes(pagerduty.routes)
+    app.router.add_routes(otlp.routes)
     app.router.add_routes(proxy.routes)
 
     async def openapi(request: web.Request) -> web.Response:

@@ -18,6 +18,8 @@ class GatewayMetrics:
     produce_seconds: Histogram
     produce_errors: Counter
     commands: Counter
+    pagerduty_events: Counter
+    otlp_records_dropped: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> GatewayMetrics:
@@ -63,6 +65,18 @@ class GatewayMetrics:
                 "ingest_gateway_incident_commands_total",
                 "Incident commands sent, by action and outcome",
                 ["action", "outcome"],
+                registry=registry,
+            ),
+            pagerduty_events=Counter(
+                "ingest_gateway_pagerduty_events_total",
+                "PagerDuty Events API v2 events answered 202, by event_action",
+                ["action"],
+                registry=registry,
+            ),
+            otlp_records_dropped=Counter(
+                "ingest_gateway_otlp_log_records_dropped_total",
+                "OTLP log records not stored on purpose, by reason (below_min_severity)",
+                ["reason"],
                 registry=registry,
             ),
         )

@@ -78,17 +78,40 @@ async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResp
         return json_response(error_body("internal_error", "an internal error occurred; it has been logged"), status=500)
 
 
+# Writes outside /api/ that need a token too: the OTLP receiver's standard path (`/v1/logs`).
+PROTECTED_PREFIXES = ("/api/", "/v1/")
+# Set on a handler that checks the token itself (PagerDuty senders may put it in `routing_key`).
+SELF_AUTHORISED = "authorises_itself"
+
+
+def authorises_itself(handler: Handler) -> Handler:
+    """Marks `handler` as checking write tokens itself (with `has_write_token`, or its own way)."""
+    setattr(handler, SELF_AUTHORISED, True)
+    return handler
+
+
+def has_write_token(request: web.Request) -> bool:
+    """True when API_TOKENS is empty or the request carries `Authorization: Bearer <one of them>`."""
+    tokens = request.app[SETTINGS].tokens
+    if not tokens:
+        return True
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and any(hmac.compare_digest(given.strip(), t) for t in tokens)
+
+
 @web.middleware
 async def write_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """With API_TOKENS set, writes under /api need `Authorization: Bearer <token>`; reads stay open."""
-    tokens = request.app[SETTINGS].tokens
-    if tokens and request.method in WRITE_METHODS and request.path.startswith("/api/"):
-        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not any(hmac.compare_digest(given.strip(), t) for t in tokens):
-            raise ApiError(
-                401,
-                "unauthorized",
-                "this write needs a valid token: send 'Authorization: Bearer <token>' (one of API_TOKENS)",
-                headers={"WWW-Authenticate": 'Bearer realm="incident-intelligence"'},
-            )
+    """With API_TOKENS set, writes under /api (and /v1) need `Authorization: Bearer <token>`; reads stay open."""
+    if (
+        request.method in WRITE_METHODS
+        and request.path.startswith(PROTECTED_PREFIXES)
+        and not getattr(request.match_info.handler, SELF_AUTHORISED, False)
+        and not has_write_token(request)
+    ):
+        raise ApiError(
+            401,
+            "unauthorized",
+            "this write needs a valid token: send 'Authorization: Bearer <token>' (one of API_TOKENS)",
+            headers={"WWW-Authenticate": 'Bearer realm="incident-intelligence"'},
+        )
     return await handler(request)

@@ -16,12 +16,13 @@ from aiohttp import web
 
 from incident_shared.ids import stable_id
 from incident_shared.schemas import Event, EventValidationError, parse_event
-from incident_shared.schemas.events import MAX_MESSAGE_CHARS, SERVICE_PATTERN
+from incident_shared.schemas.events import MAX_MESSAGE_CHARS
 from incident_shared.timeutil import iso, parse_iso, utcnow
 from incident_shared.web.health import json_response
 from ingest_gateway.body import read_json
 from ingest_gateway.errors import ApiError
 from ingest_gateway.routes.events import publish
+from ingest_gateway.translate import service_name
 
 routes = web.RouteTableDef()
 
@@ -51,11 +52,8 @@ ZERO_TIME_PREFIX: Final = "0001-01-01"
 
 def _service(labels: dict[str, Any]) -> str:
     for name in SERVICE_LABELS:
-        value = labels.get(name)
-        if isinstance(value, str) and value:
-            cleaned = "".join(c if c.isalnum() or c in "._-" else "-" for c in value)[:100].lstrip("._-")
-            if cleaned and SERVICE_PATTERN.match(cleaned):
-                return cleaned
+        if cleaned := service_name(labels.get(name)):
+            return cleaned
     return "alertmanager"
 
 
