@@ -22,7 +22,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from support.e2e_stack import ROOT, Stack, run_stack
-from support.storable_cases import KEPT, REFUSED_BODIES
+from support.storable_cases import CONTRACT_EXAMPLE, KEPT, REFUSED_BODIES
 
 pytestmark = pytest.mark.e2e
 
@@ -209,16 +209,7 @@ async def test_the_same_bad_values_through_the_api_and_straight_to_kafka(contrac
 
 async def test_the_contract_example_sent_verbatim_keeps_its_message_and_error_type(contract_stack: Stack) -> None:
     stack = contract_stack
-    example = {
-        "service": "payment-service",
-        "severity": 4,
-        "metadata": {
-            "errorType": "ConnectionTimeout",
-            "message": "Database connection pool exhausted",
-            "requestId": "req-12345",
-        },
-        "tags": ["database", "timeout"],
-    }
+    example = CONTRACT_EXAMPLE
     async with aiohttp.ClientSession() as http:
         ids = []
         for _ in range(5):

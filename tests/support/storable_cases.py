@@ -1,4 +1,5 @@
-"""Values at the edge of what the store holds, shared by the unit, store and fuzz suites.
+"""Event values shared by the unit, store and contract suites: the contract's own example, and values
+at the edge of what the store holds.
 
 `KEPT`: legal JSON that a MongoDB-protocol server cannot hold as sent; the event is accepted, the
 value kept in a storable form, and the place listed in `metadataAdjustments`.
@@ -10,6 +11,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+# The contract's request example, verbatim (DESIGN.md): message and error type inside metadata.
+CONTRACT_EXAMPLE: dict[str, Any] = {
+    "service": "payment-service",
+    "severity": 4,
+    "metadata": {
+        "errorType": "ConnectionTimeout",
+        "message": "Database connection pool exhausted",
+        "requestId": "req-12345",
+    },
+    "tags": ["database", "timeout"],
+}
 
 
 @dataclass(frozen=True)

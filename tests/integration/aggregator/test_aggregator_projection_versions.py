@@ -7,12 +7,10 @@ worker that applied a command while another path had already stored a newer vers
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from aggregator.projection import Projection
@@ -21,13 +19,6 @@ from incident_shared.schemas.incidents import Incident
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def db(mongo_uri: str, mongo_db_name: str) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
-    yield client[mongo_db_name]
-    await client.close()
 
 
 def incident(incident_id: str, version: int, status: str = "active") -> Incident:
@@ -45,20 +36,20 @@ def incident(incident_id: str, version: int, status: str = "active") -> Incident
     )
 
 
-async def test_an_older_version_after_a_newer_one_changes_nothing(db: AsyncDatabase[dict[str, Any]]) -> None:
-    projection = Projection(db)
+async def test_an_older_version_after_a_newer_one_changes_nothing(mongo_db: AsyncDatabase[dict[str, Any]]) -> None:
+    projection = Projection(mongo_db)
     await projection.write_incidents([incident("inc_a", 5, "acknowledged")])
     await projection.write_incidents([incident("inc_a", 3), incident("inc_b", 1)])
-    stored = {d["incidentId"]: d async for d in db.incidents.find({})}
+    stored = {d["incidentId"]: d async for d in mongo_db.incidents.find({})}
     assert stored["inc_a"]["version"] == 5
     assert stored["inc_a"]["status"] == "acknowledged"
     assert stored["inc_b"]["version"] == 1
 
 
-async def test_a_newer_version_replaces_an_older_one(db: AsyncDatabase[dict[str, Any]]) -> None:
-    projection = Projection(db)
+async def test_a_newer_version_replaces_an_older_one(mongo_db: AsyncDatabase[dict[str, Any]]) -> None:
+    projection = Projection(mongo_db)
     await projection.write_incidents([incident("inc_a", 1)])
     await projection.write_incidents([incident("inc_a", 2, "resolved")])
-    doc = await db.incidents.find_one({"incidentId": "inc_a"})
+    doc = await mongo_db.incidents.find_one({"incidentId": "inc_a"})
     assert doc is not None
     assert (doc["version"], doc["status"]) == (2, "resolved")

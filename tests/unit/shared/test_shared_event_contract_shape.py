@@ -14,22 +14,11 @@ import pytest
 from incident_shared.schemas import parse_event
 from incident_shared.schemas.events import Event
 from support.engine_scenarios import Scenario
+from support.storable_cases import CONTRACT_EXAMPLE
 
 pytestmark = pytest.mark.unit
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
-
-# The contract's request example, verbatim.
-CONTRACT_EXAMPLE: dict[str, Any] = {
-    "service": "payment-service",
-    "severity": 4,
-    "metadata": {
-        "errorType": "ConnectionTimeout",
-        "message": "Database connection pool exhausted",
-        "requestId": "req-12345",
-    },
-    "tags": ["database", "timeout"],
-}
 
 
 def parse(raw: dict[str, Any], at: datetime = NOW) -> Event:
