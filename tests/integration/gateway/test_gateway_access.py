@@ -65,6 +65,20 @@ async def test_the_websocket_refuses_a_foreign_page_before_any_upgrade(gateway: 
     assert resp.status == 403
 
 
+async def test_with_read_tokens_the_websocket_needs_one_before_it_is_forwarded(make_gateway: Any) -> None:
+    gateway = await make_gateway(read_tokens="reader", broadcaster_url="http://127.0.0.1:9")
+    upgrade = {
+        "Connection": "Upgrade",
+        "Upgrade": "websocket",
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+    }
+    assert (await gateway.get("/ws", headers=upgrade)).status == 401
+    assert (await gateway.get("/ws?token=wrong", headers=upgrade)).status == 401
+    # With the token the request goes on to the broadcaster (unreachable here: 503, not 401).
+    assert (await gateway.get("/ws?token=reader", headers=upgrade)).status == 503
+
+
 async def test_any_origin_when_configured_so(make_gateway: Any) -> None:
     gateway = await make_gateway(cors_origins="*")
     resp = await gateway.get("/api/incidents/active", headers={"Origin": FOREIGN})
