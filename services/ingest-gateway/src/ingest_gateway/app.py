@@ -68,7 +68,7 @@ def build_app(settings: GatewaySettings, registry: CollectorRegistry | None = No
     """The whole gateway; nothing connects until the app starts."""
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[middleware.cors, middleware.errors_and_metrics, middleware.write_auth],
+        middlewares=[middleware.cors, middleware.errors_and_metrics, middleware.access],
     )
     app[SETTINGS] = settings
     app[REGISTRY] = registry or CollectorRegistry()
@@ -105,6 +105,9 @@ def build_app(settings: GatewaySettings, registry: CollectorRegistry | None = No
         checks=[Check("kafka", kafka_probe), Check("mongodb", mongo_probe)],
         registry=app[REGISTRY],
     )
-    if not settings.tokens:
+    access = settings.access
+    if not access.write_tokens:
         log.warning("API_TOKENS is not set: writes (POST, PATCH) are open to anyone who can reach the API")
+    if access.any_origin:
+        log.warning("CORS_ORIGINS is '*': any web page a person opens can call this API through their browser")
     return app

@@ -10,6 +10,7 @@ from pydantic_settings import SettingsConfigDict
 
 from incident_shared.schemas.events import SERVICE_PATTERN
 from incident_shared.settings import CommonSettings
+from incident_shared.web.access import DASHBOARD_ORIGINS, AccessPolicy
 
 # OpenTelemetry's severity ranges: each name covers four numbers (INFO is 9-12: INFO, INFO2, ...).
 OTLP_SEVERITY_NAMES: Final = {"TRACE": 1, "DEBUG": 5, "INFO": 9, "WARN": 13, "WARNING": 13, "ERROR": 17, "FATAL": 21}
@@ -53,15 +54,20 @@ class GatewaySettings(CommonSettings):
 
     host: str = Field("0.0.0.0", validation_alias="HOST")  # noqa: S104 - a service listens on all interfaces
     port: int = Field(5000, validation_alias="PORT")
-    # Comma-separated bearer tokens that may write (POST/PATCH). Empty: the API is open.
+    # Comma-separated bearer tokens that may write (POST/PATCH). Empty: writes are open.
     api_tokens: SecretStr = Field(SecretStr(""), validation_alias="API_TOKENS")
+    # Comma-separated bearer tokens that may read events and incidents (REST and WebSocket); a write
+    # token may read too. Empty: reads are open to whoever may reach the API from an allowed origin.
+    read_tokens: SecretStr = Field(SecretStr(""), validation_alias="READ_TOKENS")
     max_body_bytes: int = Field(5 * 1024 * 1024, validation_alias="MAX_BODY_BYTES")
     max_batch_events: int = Field(1000, validation_alias="MAX_BATCH_EVENTS")
     produce_timeout_seconds: float = Field(5.0, validation_alias="PRODUCE_TIMEOUT_SECONDS")
     command_wait_seconds: float = Field(5.0, validation_alias="COMMAND_WAIT_SECONDS")
     summarizer_url: str = Field("http://127.0.0.1:5001", validation_alias="SUMMARIZER_URL")
     broadcaster_url: str = Field("http://127.0.0.1:5002", validation_alias="BROADCASTER_URL")
-    cors_origins: str = Field("*", validation_alias="CORS_ORIGINS")
+    # The browser origins (scheme://host:port, comma-separated) that may call the API and open the
+    # live feed; same-origin pages and clients that send no Origin are always served. `*`: any page.
+    cors_origins: str = Field(DASHBOARD_ORIGINS, validation_alias="CORS_ORIGINS")
     # The correlation config the aggregator reads: its topology decides each event's Kafka key.
     correlation_config: str = Field("deploy/config/correlation.toml", validation_alias="CORRELATION_CONFIG")
     # PagerDuty Events API v2: `routing_key=service` pairs. A listed key names the service of every
@@ -77,9 +83,11 @@ class GatewaySettings(CommonSettings):
         return self
 
     @cached_property
-    def tokens(self) -> frozenset[str]:
-        """The write tokens, parsed once (the settings object is frozen)."""
-        return frozenset(t.strip() for t in self.api_tokens.get_secret_value().split(",") if t.strip())
+    def access(self) -> AccessPolicy:
+        """Origins and tokens, parsed once (the settings object is frozen)."""
+        return AccessPolicy.from_settings(
+            self.cors_origins, self.read_tokens.get_secret_value(), self.api_tokens.get_secret_value()
+        )
 
     @cached_property
     def pagerduty_services(self) -> dict[str, str]:

@@ -66,6 +66,53 @@ def _time(value: Any, fallback: datetime) -> datetime:
         return fallback
 
 
+STATUSES: Final = ("firing", "resolved")
+
+
+def _is_time(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        parse_iso(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _alert_errors(alert: dict[str, Any]) -> list[str]:
+    """What in one alert breaks Alertmanager's webhook format (as the OpenAPI document states it)."""
+    errors = []
+    if "status" in alert and alert["status"] not in STATUSES:
+        errors.append(f"status: must be firing or resolved, got {alert['status']!r}")
+    for name in ("labels", "annotations"):
+        value = alert.get(name, {})
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            errors.append(f"{name}: must be an object of strings")
+    errors.extend(
+        f"{name}: must be an RFC 3339 time"
+        for name in ("startsAt", "endsAt")
+        if name in alert and not _is_time(alert[name])
+    )
+    for name in ("generatorURL", "fingerprint"):
+        if name in alert and not isinstance(alert[name], str):
+            errors.append(f"{name}: must be a string")
+    return errors
+
+
+def _payload_errors(payload: Any) -> list[str]:
+    if not isinstance(payload, dict) or not isinstance(payload.get("alerts"), list):
+        return ["expected an object with an 'alerts' array (version 4)"]
+    errors = []
+    if "status" in payload and payload["status"] not in STATUSES:
+        errors.append(f"status: must be firing or resolved, got {payload['status']!r}")
+    errors.extend(
+        f"{name}: must be a string"
+        for name in ("version", "receiver", "groupKey")
+        if name in payload and not isinstance(payload[name], str)
+    )
+    return errors
+
+
 def alert_to_event(alert: dict[str, Any], payload: dict[str, Any], received: datetime) -> Event:
     """Maps one alert to an event; raises EventValidationError when it cannot be one."""
     labels: dict[str, Any] = alert["labels"] if isinstance(alert.get("labels"), dict) else {}
@@ -118,11 +165,9 @@ def alert_to_event(alert: dict[str, Any], payload: dict[str, Any], received: dat
 @routes.post("/api/integrations/alertmanager")
 async def alertmanager_webhook(request: web.Request) -> web.Response:
     payload = await read_json(request)
-    if not isinstance(payload, dict) or not isinstance(payload.get("alerts"), list):
+    if problems := _payload_errors(payload):
         raise ApiError(
-            400,
-            "validation_error",
-            "not an Alertmanager webhook payload: expected an object with an 'alerts' array (version 4)",
+            400, "validation_error", f"not an Alertmanager webhook payload: {'; '.join(problems)}", details=problems
         )
     alerts = payload["alerts"]
     if not alerts:
@@ -133,6 +178,9 @@ async def alertmanager_webhook(request: web.Request) -> web.Response:
     for i, alert in enumerate(alerts):
         if not isinstance(alert, dict):
             errors.append({"index": i, "error": "an alert must be an object"})
+            continue
+        if problems := _alert_errors(alert):
+            errors.append({"index": i, "error": "; ".join(problems)})
             continue
         try:
             events.append(alert_to_event(alert, payload, received))

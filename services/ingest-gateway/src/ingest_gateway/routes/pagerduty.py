@@ -233,7 +233,7 @@ def _invalid(errors: list[str]) -> web.Response:
 def _authorised(request: web.Request, routing_key: str) -> bool:
     if has_write_token(request):
         return True
-    return any(hmac.compare_digest(routing_key, token) for token in request.app[SETTINGS].tokens)
+    return any(hmac.compare_digest(routing_key, token) for token in request.app[SETTINGS].access.write_tokens)
 
 
 @routes.post("/v2/enqueue")
