@@ -74,7 +74,7 @@ def test_a_resolve_with_no_severity_is_valid_and_a_wrong_one_is_not() -> None:
     assert enqueue("resolve", {"summary": "ok"}, dedup_key="k").payload == {"summary": "ok"}
     with pytest.raises(InvalidEnqueueError) as caught:
         enqueue("resolve", {"severity": "urgent"}, dedup_key="k")
-    assert caught.value.errors == ["'payload.severity' must be one of: critical, error, warning, info"]
+    assert "'payload.severity' must be one of: critical, error, warning, info" in caught.value.errors
 
 
 def test_links_and_images_need_their_targets_and_fields_their_types() -> None:
@@ -171,6 +171,35 @@ def test_a_structured_body_becomes_json_text_and_an_empty_one_falls_back_to_the_
     events = otlp.convert(export(structured, bare, service=None), 13).events
     assert [e.message for e in events] == ['{"order":7}', "pool exhausted"]
     assert {e.service for e in events} == {"unknown_service"}
+
+
+def test_a_severity_that_is_not_a_name_is_refused_not_a_crash() -> None:
+    with pytest.raises(InvalidEnqueueError) as caught:
+        enqueue("trigger", {**PAYLOAD, "severity": {}})
+    assert "'payload.severity' must be one of: critical, error, warning, info" in caught.value.errors
+
+
+def test_link_and_image_texts_must_be_strings() -> None:
+    with pytest.raises(InvalidEnqueueError) as caught:
+        enqueue("trigger", PAYLOAD, links=[{"href": "https://x", "text": 1}], images=[{"src": "s", "alt": {}}])
+    assert sorted(caught.value.errors) == [
+        "'images[0].alt' must be a string, got dict",
+        "'links[0].text' must be a string, got int",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ({"resourceLogs": [{"scopeLogs": [{"logRecords": ["AAA"]}]}]}, "resourceLogs[0].scopeLogs[0].logRecords[0]"),
+        ({"resourceLogs": {"scopeLogs": []}}, "resourceLogs must be an array"),
+        ({"resourceLogs": [{"resource": "svc"}]}, "resourceLogs[0].resource must be a JSON object"),
+        ({"resourceLogs": [{"scopeLogs": [{"logRecords": None}]}]}, "resourceLogs[0].scopeLogs[0].logRecords is null"),
+    ],
+)
+def test_otlp_json_with_something_else_than_an_object_for_a_message_is_refused(body: Any, named: str) -> None:
+    with pytest.raises(otlp.UndecodableError, match=named.replace("[", r"\[").replace("]", r"\]")):
+        otlp.decode(orjson.dumps(body), "application/json")
 
 
 def test_the_same_record_gets_the_same_id_and_another_record_another() -> None:

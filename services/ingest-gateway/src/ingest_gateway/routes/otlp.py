@@ -34,6 +34,7 @@ from typing import Any, Final
 import orjson
 from aiohttp import web
 from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import DecodeError, Message
 from google.rpc import code_pb2, status_pb2
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
@@ -272,6 +273,36 @@ class UndecodableError(Exception):
     """The body is not an export request in the encoding its content type names."""
 
 
+def _check_objects(value: Any, descriptor: Descriptor, path: str) -> None:
+    """Raises UndecodableError where the JSON has something else than an object for a message.
+
+    protobuf's JSON parser, told to ignore unknown fields, reads a string given for a message as the
+    names of unknown fields and keeps an empty message: `"logRecords": ["AAA"]` would pass as one
+    empty record instead of being refused.
+    """
+    if not isinstance(value, dict):
+        raise UndecodableError(f"{path or 'the body'} must be a JSON object, got {type(value).__name__}")
+    for member in descriptor.fields:
+        if member.message_type is None or member.message_type.GetOptions().map_entry:
+            continue
+        name = member.json_name if member.json_name in value else member.name
+        if name not in value:
+            continue
+        child = value[name]
+        where = f"{path}.{member.json_name}" if path else member.json_name
+        if child is None:
+            raise UndecodableError(
+                f"{where} is null: leave it out, or send an {'array' if member.is_repeated else 'object'}"
+            )
+        if member.is_repeated:
+            if not isinstance(child, list):
+                raise UndecodableError(f"{where} must be an array, got {type(child).__name__}")
+            for i, item in enumerate(child):
+                _check_objects(item, member.message_type, f"{where}[{i}]")
+        else:
+            _check_objects(child, member.message_type, where)
+
+
 def decode(raw: bytes, content_type: str) -> ExportLogsServiceRequest:
     """The export request in `raw`; raises UndecodableError saying why it does not decode."""
     request = ExportLogsServiceRequest()
@@ -287,6 +318,10 @@ def decode(raw: bytes, content_type: str) -> ExportLogsServiceRequest:
         raise UndecodableError(f"the body is not valid JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise UndecodableError('the body must be a JSON object: {"resourceLogs": [...]}')
+    try:
+        _check_objects(body, request.DESCRIPTOR, "")
+    except UndecodableError as exc:
+        raise UndecodableError(f"the body is not an OTLP ExportLogsServiceRequest in JSON: {exc}") from exc
     _hex_ids_to_base64(body)
     try:
         json_format.ParseDict(body, request, ignore_unknown_fields=True)

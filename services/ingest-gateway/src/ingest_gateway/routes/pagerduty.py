@@ -91,17 +91,19 @@ def _filled(value: Any) -> bool:
     return isinstance(value, str) and bool(value.strip())
 
 
-def _list_errors(body: dict[str, Any], name: str, required: str) -> list[str]:
+def _list_errors(body: dict[str, Any], name: str, required: str, optional: tuple[str, ...]) -> list[str]:
     items = body.get(name)
     if items is None:
         return []
     if not isinstance(items, list):
         return [f"'{name}' must be an array of objects"]
-    return [
-        f"'{name}[{i}].{required}' is missing or blank"
-        for i, item in enumerate(items)
-        if not isinstance(item, dict) or not _filled(item.get(required))
-    ]
+    errors: list[str] = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not _filled(item.get(required)):
+            errors.append(f"'{name}[{i}].{required}' is missing or blank")
+        else:
+            errors += _text_errors(item, optional, f"{name}[{i}].")
+    return errors
 
 
 def parse_enqueue(body: Any) -> Enqueue:
@@ -133,9 +135,11 @@ def parse_enqueue(body: Any) -> Enqueue:
         required = ("summary", "source", "severity") if action == "trigger" else ()
         errors += [f"'payload.{name}' is missing or blank" for name in required if not _filled(payload.get(name))]
         severity = payload.get("severity")
-        if (severity is not None or action == "trigger") and severity not in SEVERITIES:
+        if (severity is not None or action == "trigger") and (
+            not isinstance(severity, str) or severity not in SEVERITIES
+        ):
             errors.append("'payload.severity' must be one of: critical, error, warning, info")
-    errors += _list_errors(body, "links", "href") + _list_errors(body, "images", "src")
+    errors += _list_errors(body, "links", "href", ("text",)) + _list_errors(body, "images", "src", ("href", "alt"))
     if errors:
         raise InvalidEnqueueError(errors)
     extras = {k: body[k] for k in ("client", "client_url", "links", "images") if body.get(k)}
