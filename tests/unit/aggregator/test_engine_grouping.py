@@ -19,13 +19,13 @@ SHOP = Topology(
 
 
 def test_a_storm_of_one_failure_is_one_incident() -> None:
-    r = Scenario().emit("payments", 4, "Timeout after {i}00ms calling db-1:5432", count=200, every=1).run()
+    r = Scenario().emit("payments", 4, "Timeout after {i}00ms calling db-primary:5432", count=200, every=1).run()
     [inc] = r.incidents
     assert inc.eventCount == 200
     assert inc.affectedServices == ["payments"]
-    assert inc.templates[0].template == "Timeout after <NUM> calling <HOST>"
+    assert inc.templates[0].template == "Timeout after <NUM> calling db-primary:<NUM>"
     assert inc.templates[0].count == 200
-    assert inc.title == "payments: Timeout after <NUM> calling <HOST>"
+    assert inc.title == "payments: Timeout after <NUM> calling db-primary:<NUM>"
 
 
 def test_two_different_failures_of_one_service_at_once_are_two_incidents() -> None:
