@@ -1,9 +1,19 @@
-"""Per-key event-rate baselines learned from the stream, and the spike factor against them.
+"""Per-key event-rate baselines learned from the stream, the spike factor, and the departure test.
 
 Counts per one-minute tumbling window (event time) live in the store's windowed counts. When a key
 moves to a new minute, the closed minute's count is folded into an exponentially weighted mean and
 variance (half-life from the config), and the empty minutes in between decay it: a steady chronic
 stream raises its own baseline, a quiet service keeps a low one.
+
+A template's baseline starts with its service's history: a template first seen on a service
+watched for an hour has been absent for that hour, which is what makes its first burst unusual.
+
+`usual_rate` answers "how often did this key fire before the last few minutes?": the mean is
+unfolded minute by minute out of the recent window (whose counts the store still has), so that a
+burst under test does not raise the rate it is tested against, then corrected for the bias of a
+young baseline (an EWMA started at zero). `surprise` turns a count against that rate into a
+probability, widened by how little history backs the rate: more honest than a z-score at the low
+counts that matter here.
 """
 
 from __future__ import annotations
@@ -21,18 +31,19 @@ class Baselines:
         self._max_keys = max_keys
         self._idle_expiry = idle_expiry
 
-    def observe(self, key: str, t: float) -> float:
+    def observe(self, key: str, t: float, *, history: int = 0) -> float:
         """Counts one event of `key` at event time `t`; returns the spike factor of its minute.
 
         The spike factor compares this minute's count with the mean of the minutes before it:
         `(count + 1) / (mean + 1)`, so that a handful of events on a silent service is a spike and
-        the same handful on a service that always has them is not.
+        the same handful on a service that always has them is not. A new key starts with `history`
+        minutes of silence behind it.
         """
         minute = int(t // 60)
         store = self._store
         b = store.get_baseline(key)
         if b is None:
-            b = Baseline(minute=minute, last_t=t)
+            b = Baseline(minute=minute, minutes=history, last_t=t)
         elif minute > b.minute:
             self._roll(key, b, minute)
         count = store.add_count(key, minute, 1)
@@ -56,6 +67,41 @@ class Baselines:
             b.mean *= decay
             b.minutes += gap
         b.minute = minute
+
+    def get(self, key: str) -> Baseline | None:
+        return self._store.get_baseline(key)
+
+    def minutes(self, key: str) -> int:
+        """How many minutes the key has been watched (0 for a key never seen)."""
+        b = self._store.get_baseline(key)
+        return b.minutes if b else 0
+
+    def recent(self, key: str, t: float, window: int) -> int:
+        """Events of `key` in the `window` minutes up to and including the minute of `t`."""
+        minute = int(t // 60)
+        get = self._store.get_count
+        return sum(get(key, m) for m in range(minute - window + 1, minute + 1))
+
+    def usual_rate(self, key: str, t: float, window: int) -> tuple[float, float]:
+        """The key's usual events per minute before the last `window` minutes, and how many minutes
+        of history that rate rests on (0: none, the rate is unknown): the minutes folded in, up to
+        the averaging's own memory (about 1.44 half-lives)."""
+        b = self._store.get_baseline(key)
+        if b is None:
+            return 0.0, 0
+        minute = int(t // 60)
+        a = self._alpha
+        mean, folded = b.mean, b.minutes
+        # Minutes folded in so far run up to b.minute - 1; unfold those inside the window.
+        get = self._store.get_count
+        for m in range(b.minute - 1, minute - window, -1):
+            if folded <= 0:
+                break
+            mean = max(0.0, (mean - a * get(key, m)) / (1 - a))
+            folded -= 1
+        if folded <= 0:
+            return 0.0, 0.0
+        return mean / (1 - (1 - a) ** folded), min(float(folded), 1 / a)
 
     def mean(self, key: str) -> float:
         b = self._store.get_baseline(key)
@@ -83,3 +129,28 @@ class Baselines:
         if excess > 0:
             for _, key in sorted(stale)[:excess]:
                 store.delete_baseline(key)
+
+
+def surprise(k: int, rate: float, history: float, minutes: float) -> float:
+    """How likely `k` or more events in `minutes` are, for a key that fired at `rate` per minute
+    over `history` minutes: the chance under the rate, widened by how little history backs it.
+
+    The count in the window given what was seen is negative binomial (a Poisson whose rate is
+    itself uncertain, with a half-event prior): after a few minutes of history one unlucky burst
+    is not unusual, after hours the same count is.
+    """
+    if k <= 0:
+        return 1.0
+    if history <= 0:
+        return 0.0
+    r = rate * history + 0.5
+    p = history / (history + minutes)
+    mean = r * (1 - p) / p
+    if mean > 200:  # the normal approximation, with continuity correction
+        return 0.5 * math.erfc((k - 0.5 - mean) / math.sqrt(2 * mean / p))
+    term = math.exp(r * math.log(p))
+    below = term
+    for i in range(1, k):
+        term *= (r + i - 1) / i * (1 - p)
+        below += term
+    return max(0.0, 1.0 - below)
