@@ -23,6 +23,8 @@ import math
 from aggregator.engine.state import Baseline
 from aggregator.engine.store import EngineStore
 
+_MAX_CLOSED_SUMS = 100_000
+
 
 class Baselines:
     def __init__(self, store: EngineStore, *, half_life: float, max_keys: int, idle_expiry: float) -> None:
@@ -30,6 +32,7 @@ class Baselines:
         self._alpha = 1.0 - 0.5 ** (60.0 / half_life)
         self._max_keys = max_keys
         self._idle_expiry = idle_expiry
+        self._closed: dict[str, tuple[int, int, int]] = {}  # key -> (minute, window, sum of closed minutes)
 
     def observe(self, key: str, t: float, *, history: int = 0) -> float:
         """Counts one event of `key` at event time `t`; returns the spike factor of its minute.
@@ -46,15 +49,33 @@ class Baselines:
             b = Baseline(minute=minute, minutes=history, last_t=t)
         elif minute > b.minute:
             self._roll(key, b, minute)
-        count = store.add_count(key, minute, 1)
+        if minute == b.minute:
+            # The minute being counted is counted in the baseline itself, and written to the
+            # store's minute counts when it closes: one store write per key and minute.
+            b.count += 1
+            count = b.count
+        else:  # a late event: counted into its own minute, compared with the baseline as it is now
+            count = store.add_count(key, minute, 1)
+            self._closed.pop(key, None)
         b.last_t = max(b.last_t, t)
         store.put_baseline(key, b)
-        # A late event (minute < b.minute) is compared with the baseline as it is now.
         return (count + 1) / (b.mean + 1)
+
+    def observe_pair(self, service_key: str, template_key: str, t: float) -> float:
+        """Counts one event of a service and of its template; returns the higher spike factor.
+        A template new to the service starts with the service's history behind it."""
+        spike = self.observe(service_key, t)
+        store = self._store
+        if store.get_baseline(template_key) is None:
+            service = store.get_baseline(service_key)
+            return max(spike, self.observe(template_key, t, history=service.minutes if service else 0))
+        return max(spike, self.observe(template_key, t))
 
     def _roll(self, key: str, b: Baseline, minute: int) -> None:
         a = self._alpha
-        closed = self._store.get_count(key, b.minute)
+        closed = self._store.add_count(key, b.minute, b.count) if b.count else self._store.get_count(key, b.minute)
+        b.count = 0
+        self._closed.pop(key, None)  # the minute just written may be one a cached sum left out
         diff = closed - b.mean
         b.mean += a * diff
         b.var = (1 - a) * (b.var + a * diff * diff)
@@ -79,8 +100,22 @@ class Baselines:
     def recent(self, key: str, t: float, window: int) -> int:
         """Events of `key` in the `window` minutes up to and including the minute of `t`."""
         minute = int(t // 60)
-        get = self._store.get_count
-        return sum(get(key, m) for m in range(minute - window + 1, minute + 1))
+        # The minutes before this one are closed: their sum is kept until the minute moves on
+        # (or a late event lands in one of them).
+        cached = self._closed.get(key)
+        if cached is not None and cached[0] == minute and cached[1] == window:
+            closed = cached[2]
+        else:
+            get = self._store.get_count
+            closed = sum(get(key, m) for m in range(minute - window + 1, minute))
+            if len(self._closed) >= _MAX_CLOSED_SUMS:
+                self._closed.clear()
+            self._closed[key] = (minute, window, closed)
+        total = closed + self._store.get_count(key, minute)
+        b = self._store.get_baseline(key)
+        if b is not None and minute - window < b.minute <= minute:
+            total += b.count  # the minute being counted
+        return total
 
     def usual_rate(self, key: str, t: float, window: int) -> tuple[float, float]:
         """The key's usual events per minute before the last `window` minutes, and how many minutes

@@ -321,17 +321,17 @@ class CorrelationEngine:
         group.clock = max(group.clock, t)
         wall = self._clock() if self._clock else self._now_event
         group.last_wall = wall
-        if service not in group.services and len(group.services) < _MAX_GROUP_SERVICES:
-            group.services.append(service)
-        self.lifecycle.close_due(group)
+        services = group.services
+        if service not in services and len(services) < _MAX_GROUP_SERVICES:
+            services.append(service)
+        if group.open:
+            self.lifecycle.close_due(group)
         if group.pending and int(group.clock // 60) != self._swept.get(group.key):
             self._expire_pending(group)  # once per group and minute of its clock
         prefix = key + "\x1f"
         service_key = prefix + "s:" + service
-        baselines = self.baselines
-        spike = baselines.observe(service_key, t)
-        spike = max(spike, baselines.observe(prefix + "f:" + fp, t, history=baselines.minutes(service_key)))
-        mentions = self._mentions(group, service, event.message)
+        spike = self.baselines.observe_pair(service_key, prefix + "f:" + fp, t)
+        mentions = self._mentions(group, service, event.message) if len(services) > 1 else []
         if mentions:
             known = group.evidence.setdefault(service, [])
             for m in mentions:
@@ -453,12 +453,15 @@ class CorrelationEngine:
         if len(pending.events) > max(cfg.open_threshold, cfg.max_sample_events):
             del pending.events[0]
         fp = pending.fingerprint
+        count = self.policy.count_in_window(pending, t)
+        if count < cfg.open_threshold and pending.max_severity < cfg.immediate_severity:
+            pending.verdict = self.policy.too_few(count)  # the common case, decided at once
+            return
         # A failure that ended less than the recurrence window ago is judged by the threshold alone
         # (its baseline has learned the failure itself); it reopens its incident unless a person
         # resolved that one, which is final.
         recent = self.lifecycle.recent(group, t, lambda i: fp in i.templates or fp in i.identities)
         dormant = recent if recent is not None and recent.resolution in (None, *REOPENABLE) else None
-        count = self.policy.count_in_window(pending, t)
         case = Case(pending, t, count, group.key + "\x1f" + "f:" + fp, step.service_key, recent is not None)
         verdict = self.policy.judge(case)
         pending.verdict = verdict.decision.to_dict(action=verdict.action, at=t)
@@ -470,9 +473,8 @@ class CorrelationEngine:
         if dormant is not None:
             inc = dormant
             self.lifecycle.reopen(group, inc, t, verdict.decision, step.wall)
-            reason = verdict.decision.to_dict(at=t)
             for line in sorted(events, key=lambda e: e.t):
-                self.tally.add(inc, line, failure=True, why=pending.why.get(line.fingerprint) or reason)
+                self.tally.add(inc, line, failure=True, why=pending.why.get(line.fingerprint) or verdict.decision)
         else:
             previous = self._previous(group, probe)
             inc = self._open(group, events, previous, step.wall, verdict.decision, why=pending.why)
@@ -594,18 +596,15 @@ class CorrelationEngine:
         )
         inc.opened = opened.to_dict(at=events[-1].t)
         group.open.append(inc)
-        reason = opened.to_dict(at=first)
         for line in sorted(events, key=lambda e: e.t):
-            self.tally.add(inc, line, failure=True, why=(why or {}).get(line.fingerprint) or reason)
+            self.tally.add(inc, line, failure=True, why=(why or {}).get(line.fingerprint) or opened)
         self.groups.mark(group, inc, "created")
         return inc
 
     def _add(self, step: Step, inc: IncidentState, why: Decision, *, failure: bool) -> None:
         sample = len(inc.samples) < self.config.max_sample_events
         line = self._line(step, full=sample)
-        self.tally.add(
-            inc, line, failure=failure, why=why.to_dict(at=step.probe.t), tokens=step.probe.tokens, sample=sample
-        )
+        self.tally.add(inc, line, failure=failure, why=why, tokens=step.probe.tokens, sample=sample)
         inc.last_wall = step.wall
         inc.updated_at = step.wall or step.probe.t
         if len(inc.services) > 1:

@@ -96,6 +96,29 @@ def _replace(match: re.Match[str]) -> str:
 
 
 _IP_RE: Final = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
+# Whole tokens of the commonest variable shapes, recognised without the general rules (which give
+# the same result for them): an address, a number with its unit, a path.
+_WHOLE_IP: Final = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?")
+_WHOLE_NUM: Final = re.compile(r"\d+(?:\.\d+)?(?:ms|us|µs|ns|s|m|h|d|[kKMGTP]i?[bB]?|bytes|x|%)?")
+_WHOLE_PATH: Final = re.compile(r"(?:/[\w.@%+-]+){2,}/?")
+
+
+def _mask_token(tok: str) -> str:
+    first = tok[0]
+    if first.isdigit():
+        if tok.isdigit() and tok.isascii():
+            return "<NUM>"
+        if _WHOLE_IP.fullmatch(tok):
+            return "<IP>"
+        if _WHOLE_NUM.fullmatch(tok):
+            return "<NUM>"
+    elif first == "/" and _WHOLE_PATH.fullmatch(tok):
+        return "<PATH>"
+    if _SUSPECT.search(tok):
+        return _MASK_RE.sub(_replace, tok)
+    return tok
+
+
 _SUSPECT: Final = re.compile(r"[\d/@:=]")
 # Masking is token by token, and the same tokens come back line after line (words, durations,
 # host:port pairs): each distinct token is masked once (the cache is bounded; full, it starts over).
@@ -120,12 +143,7 @@ def mask(message: str) -> str:
         for i, hit in enumerate(out):
             if hit is None:
                 tok = tokens[i]
-                if tok.isdigit() and tok.isascii():
-                    masked = "<NUM>"  # what the rules make of it, without the regex
-                elif _SUSPECT.search(tok):
-                    masked = _MASK_RE.sub(_replace, tok)
-                else:
-                    masked = tok
+                masked = _mask_token(tok)
                 if len(cache) >= _TOKEN_CACHE_SIZE:
                     cache.clear()
                 cache[tok] = out[i] = masked

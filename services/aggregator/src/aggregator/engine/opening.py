@@ -35,7 +35,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from aggregator.engine.baseline import Baselines, surprise
 from aggregator.engine.config import CorrelationConfig
@@ -78,6 +78,15 @@ class OpenPolicy:
     def __init__(self, config: CorrelationConfig, baselines: Baselines) -> None:
         self.config = config
         self.baselines = baselines
+        window = config.open_window / 60
+        self._too_few = [
+            f"{n} failure(s) within {window:.0f} min; {config.open_threshold} open an incident"
+            for n in range(config.open_threshold)
+        ]
+
+    def too_few(self, count: int) -> dict[str, Any]:
+        """The verdict (as kept on the pending cluster) for fewer failures than the threshold."""
+        return {"rule": "threshold", "detail": self._too_few[count], "score": count, "action": "wait"}
 
     def count_in_window(self, p: Pending, t: float) -> int:
         start = t - self.config.open_window
@@ -93,14 +102,7 @@ class OpenPolicy:
             )
         window_min = cfg.open_window / 60
         if case.count < cfg.open_threshold:
-            return Verdict(
-                "wait",
-                Decision(
-                    "threshold",
-                    f"{case.count} failure(s) within {window_min:.0f} min; {cfg.open_threshold} open an incident",
-                    score=case.count,
-                ),
-            )
+            return Verdict("wait", Decision("threshold", self._too_few[case.count], score=case.count))
         if p.max_severity <= cfg.warning_max_severity and not case.recurrence:
             verdict = self._warnings(case)
             if verdict is not None:

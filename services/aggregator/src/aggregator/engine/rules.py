@@ -60,13 +60,14 @@ class SameIdentity:
         return None
 
 
+_SAME_LINE = Decision("same-fingerprint", "the same kind of line as events already in the incident")
+
+
 class SameFingerprint:
     name = "same-fingerprint"
 
     def check(self, p: Probe, inc: IncidentState, group: GroupState) -> Decision | None:
-        if p.fingerprint in inc.templates:
-            return Decision(self.name, f"the same kind of line ({p.fingerprint})")
-        return None
+        return _SAME_LINE if p.fingerprint in inc.templates else None
 
 
 class SameErrorType:

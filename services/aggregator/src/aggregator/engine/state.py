@@ -193,6 +193,7 @@ class Baseline:
     minute: int = 0  # the minute being counted now
     minutes: int = 0  # minutes folded in so far
     last_t: float = 0.0
+    count: int = 0  # events of the minute being counted (written to the store's minute counts when it closes)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from aggregator.engine.config import CorrelationConfig
+from aggregator.engine.decisions import Decision
 from aggregator.engine.lifecycle import note_identity
 from aggregator.engine.names import names_in
 from aggregator.engine.state import IncidentState, PendingEvent, ServiceStat, TemplateStat
@@ -27,18 +28,18 @@ class Tally:
         line: PendingEvent,
         *,
         failure: bool,
-        why: dict[str, Any],
+        why: Decision | dict[str, Any],
         tokens: frozenset[str] | None = None,
         sample: bool = True,
     ) -> None:
         """Counts one event. `line.api` is its API form when `sample`, else at least its message,
-        metadata and dedupKey."""
+        metadata and dedupKey. `why` it joined is kept for a template new to the incident."""
         fp = line.fingerprint
         if fp not in inc.templates:
             if failure:
                 self.note_names(inc, str(line.api.get("message") or ""), line.api.get("metadata"))
-            if len(inc.why) < self.config.max_templates_per_incident:
-                inc.why.setdefault(fp, why)
+            if fp not in inc.why and len(inc.why) < self.config.max_templates_per_incident:
+                inc.why[fp] = why if isinstance(why, dict) else why.to_dict(at=line.t)
         if failure:
             dedup_key = line.api.get("dedupKey")
             identity, kind = (dedup_key, "dedupKey") if dedup_key else (fp, "fingerprint")
@@ -52,8 +53,10 @@ class Tally:
     def _count(self, inc: IncidentState, line: PendingEvent, failure: bool) -> None:
         t, severity = line.t, line.severity
         inc.event_count += 1
-        inc.last_seen = max(inc.last_seen, t)
-        inc.first_seen = min(inc.first_seen, t)
+        if t > inc.last_seen:
+            inc.last_seen = t
+        elif t < inc.first_seen:
+            inc.first_seen = t
         if failure:
             inc.last_failure = max(inc.last_failure, t)
             inc.peak_severity = max(inc.peak_severity, severity)
@@ -79,8 +82,10 @@ class Tally:
         ts = inc.templates.get(line.fingerprint)
         if ts is not None:
             ts.count += 1
-            ts.first = min(ts.first, t)
-            ts.last = max(ts.last, t)
+            if t < ts.first:
+                ts.first = t
+            elif t > ts.last:
+                ts.last = t
             if ts.template != line.template:
                 ts.template = line.template  # the cluster's template generalised
             return
