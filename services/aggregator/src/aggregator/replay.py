@@ -203,7 +203,7 @@ def file_events(path: str | Path, start: datetime | None, end: datetime | None, 
         counts.records += 1
         try:
             event = parse_event(
-                raw, received_at=now, source="kafka", from_client=False, default_event_id=f"evt_line{n}",
+                raw, received_at=now, source="http", from_client=False, default_event_id=f"evt_line{n}",
                 check_time_bounds=False,
             )  # fmt: skip
         except (EventValidationError, ValueError):
