@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from aggregator.engine import CorrelationConfig
-from support.engine_scenarios import Scenario, healthy_background
+from support.engine_scenarios import T0, Scenario, healthy_background
 
 pytestmark = pytest.mark.unit
 
@@ -43,8 +43,10 @@ def test_a_failure_among_the_background_opens_at_once_with_its_departure_on_reco
 
 def test_a_template_at_its_steady_rate_stays_events_until_it_departs() -> None:
     s = healthy_background(Scenario(), ["svc-cart"], minutes=120)
-    # A cache warning every 40 s for two hours: steady, so it is the service's baseline ...
-    s.emit("svc-cart", 3, "cache refill for shard {i} took longer than planned", count=180, every=40)
+    # A periodic job logs three warnings in quick succession every four minutes, for two hours:
+    # steady, so it becomes the service's baseline ...
+    for k in range(30):
+        s.emit("svc-cart", 3, "cache refill for shard {i} took longer than planned", at=4 * k, count=3, every=50)
     r = s.run()
     assert r.incidents == []
     [held] = [p for p in r.engine.pending() if "cache refill" in p.events[-1].template]
@@ -56,6 +58,17 @@ def test_a_template_at_its_steady_rate_stays_events_until_it_departs() -> None:
     assert inc.explanation is not None
     assert inc.explanation.opened is not None
     assert inc.explanation.opened.rule == "departure"
+
+
+def test_warnings_that_go_on_open_even_as_a_small_share_of_a_busy_service() -> None:
+    """Before the service has a baseline: a disk warning twice a minute for a quarter of an hour
+    on a chatty service is a small share of its lines, but it goes on."""
+    s = healthy_background(Scenario(), ["svc-a", "svc-b", "svc-c"], minutes=40, seed=3)
+    s.emit("svc-b", 3, "disk usage {i}1% on /var above 90%", at=5, count=30, every=30)
+    [inc] = s.run().incidents
+    assert inc.affectedServices == ["svc-b"]
+    assert inc.eventCount == 30
+    assert (inc.firstSeen - T0).total_seconds() == 5 * 60  # the events that opened it are all in it
 
 
 def test_warnings_that_are_mostly_logged_at_a_routine_severity_stay_events() -> None:

@@ -28,11 +28,14 @@ class CorrelationConfig:
     # Warnings (severity up to this) open an incident only as a burst: `open_threshold` of them
     # within `warning_burst_window`, and not when the template is mostly logged at severity 1-2.
     # A service without a baseline yet: its warnings wait until they have gone on for
-    # `warning_settle`, and while they are less than `warning_share` of its lines in the burst window.
+    # `warning_settle`, and while they are less than `warning_share` of its lines in the burst window
+    # unless they go on (`warning_sustain_count` within `warning_sustain_window`).
     warning_max_severity: int = 3
     warning_burst_window: float = 120.0
     warning_settle: float = 30.0
     warning_share: float = 0.5
+    warning_sustain_window: float = 300.0
+    warning_sustain_count: int = 9
     # A service watched this long has a baseline per template: a count that is not unusual at the
     # template's usual rate (probability above `baseline_p_value`) opens nothing.
     baseline_min_history: float = 1200.0

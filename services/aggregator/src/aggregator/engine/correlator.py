@@ -450,8 +450,8 @@ class CorrelationEngine:
         if len(pending.times) > _MAX_PENDING_TIMES:
             del pending.times[0]
         pending.events.append(self._line(step, full=True))
-        if len(pending.events) > max(cfg.open_threshold, cfg.max_sample_events):
-            del pending.events[0]
+        if len(pending.events) > max(cfg.open_threshold, cfg.warning_sustain_count, cfg.max_sample_events):
+            del pending.events[0]  # the latest: enough for every opening rule's count
         fp = pending.fingerprint
         count = self.policy.count_in_window(pending, t)
         if count < cfg.open_threshold and pending.max_severity < cfg.immediate_severity:

@@ -15,7 +15,8 @@ events the cluster is judged by these rules, in order; the first that decides wi
    `warning-settle`, `warning-share`: while their service has no baseline yet, warnings wait until
    they have gone on for `warning_settle` (a new service's first lines say little), and while
    they are less than `warning_share` of the service's lines in the burst window (a small share of
-   a healthy service's traffic). A silent service bursting warnings opens.
+   a healthy service's traffic) unless they go on: `warning_sustain_count` within
+   `warning_sustain_window`. A silent service bursting warnings opens.
 5. `baseline`: a service watched for at least `baseline_min_history` has a usual rate for every
    template (zero for one it never logged). A count in the open window, and in the burst window,
    that is not unusual at that rate (probability above `baseline_p_value`, widened by how little
@@ -154,6 +155,11 @@ class OpenPolicy:
                     f"{cfg.warning_settle:.0f} s before they may open",
                 ),
             )
+        # Warnings that go on (`warning_sustain_count` within the sustain window) are not chatter,
+        # whatever their share of a busy service's lines.
+        sustained = since(p.times, t - cfg.warning_sustain_window)
+        if sustained >= cfg.warning_sustain_count:
+            return None
         # Whole minutes (the store counts per minute) covering at least the burst window.
         minutes = math.ceil(cfg.warning_burst_window / 60) + 1
         start = (int(t // 60) - minutes + 1) * 60
@@ -166,8 +172,9 @@ class OpenPolicy:
                 Decision(
                     "warning-share",
                     f"{warnings} warnings among {service_lines} lines of {p.service} within {minutes} min "
-                    f"({share:.0%}, under {cfg.warning_share:.0%}): a small share of a service's traffic, judged "
-                    f"against its baseline once it has one",
+                    f"({share:.0%}, under {cfg.warning_share:.0%}) and {sustained} within "
+                    f"{cfg.warning_sustain_window / 60:.0f} min ({cfg.warning_sustain_count} go on): a small share of "
+                    "a service's traffic, judged against its baseline once it has one",
                     score=share,
                 ),
             )
