@@ -24,7 +24,7 @@ is kept on the incident it concerns (`Incident.explanation`).
 
 from __future__ import annotations
 
-from bisect import insort
+from bisect import bisect_left, insort
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -162,6 +162,7 @@ class CorrelationEngine:
         self.tally = Tally(config)
         self.near_misses = NearMisses(config, SimilarWords(config.similarity_threshold), self._calls)
         self._candidates: list[dict[str, Any]] = []
+        self._counted_window = max(config.open_window, config.warning_burst_window, config.warning_sustain_window)
         self._swept: dict[str, int] = {}  # group -> the minute of its clock pending clusters were expired
 
     # -- public API -------------------------------------------------------------------------------
@@ -446,9 +447,12 @@ class CorrelationEngine:
         pending.first = min(pending.first, t)
         pending.last = max(pending.last, t)
         pending.max_severity = max(pending.max_severity, probe.severity)
-        insort(pending.times, t)  # kept sorted: counts in a window are two bisections
-        if len(pending.times) > _MAX_PENDING_TIMES:
-            del pending.times[0]
+        times = pending.times
+        insort(times, t)  # kept sorted: a count in a window is a bisection
+        # Only the longest window the opening rules count in matters (and the state stays small).
+        old = bisect_left(times, t - self._counted_window)
+        if old or len(times) > _MAX_PENDING_TIMES:
+            del times[: max(old, len(times) - _MAX_PENDING_TIMES)]
         pending.events.append(self._line(step, full=True))
         if len(pending.events) > max(cfg.open_threshold, cfg.warning_sustain_count, cfg.max_sample_events):
             del pending.events[0]  # the latest: enough for every opening rule's count
