@@ -279,9 +279,13 @@ class Linker:
         if len(open_) <= _MAX_OPEN:
             return
         open_.sort(key=lambda c: c["lastFailure"])
+        roots = set()
         for c in open_[: len(open_) - _MAX_OPEN]:
+            roots.add(self._get(_ROOT + c["incidentId"]))
             for prefix in (_CANDIDATE, _ROOT, _WHY):
                 self._put(prefix + c["incidentId"], None)
+        for root in roots - {None}:
+            self._forget_ended(root)
 
 
 def link_in_process(engine: CorrelationEngine, linker: Linker) -> list[IncidentChange]:
