@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -73,6 +74,22 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = AggregatorSettings()
+    return _replay_command(args, settings)
+
+
+def _with_kafka(settings: AggregatorSettings, run: Callable[[], int]) -> int:
+    try:
+        return run()
+    except KafkaConnectionError:
+        print(
+            f"error: Kafka is not reachable at {settings.kafka_bootstrap_servers}: start it (`make infra`) "
+            "or point KAFKA_BOOTSTRAP_SERVERS at the cluster",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+
+
+def _replay_command(args: argparse.Namespace, settings: AggregatorSettings) -> int:
     try:
         start = parse_iso(args.start) if args.start else None
         end = parse_iso(args.end) if args.end else None
@@ -97,16 +114,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     window = (start, end) if start is not None and end is not None else None
-    try:
+
+    def run() -> int:
         results = _results(args, settings, window, configs, track=labels is not None)
         return _report(args, settings, window, results, labels=labels)
-    except KafkaConnectionError:
-        print(
-            f"error: Kafka is not reachable at {settings.kafka_bootstrap_servers}: start it (`make infra`) "
-            "or point KAFKA_BOOTSTRAP_SERVERS at the cluster (or replay a file with --events)",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
+
+    return _with_kafka(settings, run)
 
 
 Window = tuple[datetime, datetime] | None
