@@ -13,7 +13,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 from aiokafka.partitioner import DefaultPartitioner
 
 from incident_shared.topics import ALL_TOPICS, Topics, TopicSpec
@@ -45,6 +45,15 @@ class CachingPartitioner:
             partition = int(self._default(key, all_partitions, available))
             self._cache[slot] = partition
         return partition
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether trying the same Kafka operation again later may succeed: the broker or the network
+    is down or slow (a timeout, a lost connection, no leader yet), not the request itself wrong (a
+    record too large, one that cannot be serialized)."""
+    if isinstance(exc, KafkaError):
+        return bool(exc.retriable) or isinstance(exc, KafkaTimeoutError)
+    return isinstance(exc, TimeoutError | ConnectionError)
 
 
 def producer_config(bootstrap_servers: str, client_id: str, **overrides: Any) -> dict[str, Any]:
