@@ -23,6 +23,12 @@ class GatewaySettings(CommonSettings):
     cors_origins: str = Field("*", validation_alias="CORS_ORIGINS")
     # The correlation config the aggregator reads: its topology decides each event's Kafka key.
     correlation_config: str = Field("deploy/config/correlation.toml", validation_alias="CORRELATION_CONFIG")
+    # Whether incidents are being updated (/health/detailed): the aggregator's consumer group (its
+    # Faust app id, as the aggregator reads it), how often to look, and how long events may wait
+    # without any progress before the aggregator counts as stuck.
+    aggregator_app_id: str = Field("aggregator", validation_alias="AGGREGATOR_APP_ID")
+    aggregator_check_seconds: float = Field(5.0, gt=0, validation_alias="AGGREGATOR_CHECK_SECONDS")
+    aggregator_stall_seconds: float = Field(60.0, gt=0, validation_alias="AGGREGATOR_STALL_SECONDS")
 
     @cached_property
     def tokens(self) -> frozenset[str]:
