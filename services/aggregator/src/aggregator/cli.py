@@ -2,6 +2,8 @@
 """`incidentctl`: forensics for operators.
 
 incidentctl replay --from 2026-01-31T10:00:00Z --to 2026-01-31T10:30:00Z [--config FILE] [--diff] [--json]
+incidentctl dlq list [--reason TEXT] [--json]
+incidentctl dlq replay (--offset N ... | --all) [--reason TEXT] [--set FIELD=VALUE ...] [--dry-run]
 """
 
 from __future__ import annotations
@@ -9,10 +11,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Callable
 from datetime import datetime
 
 from aiokafka.errors import KafkaConnectionError
 
+from aggregator import dlq_cli
 from aggregator.engine import CorrelationConfig, load_config
 from aggregator.replay import diff, live_incidents, print_table, replay
 from aggregator.settings import AggregatorSettings
@@ -34,16 +38,23 @@ def main(argv: list[str] | None = None) -> int:
     rp.add_argument("--config", help="a correlation config to try instead of the deployed one")
     rp.add_argument("--diff", action="store_true", help="compare with the incidents live produced")
     rp.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    dlq_cli.add_parser(sub)
     args = parser.parse_args(argv)
     settings = AggregatorSettings()
+    if args.command == "dlq":
+        return _with_kafka(settings, lambda: dlq_cli.run(args, settings))
     try:
         start, end = parse_iso(args.start), parse_iso(args.end)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     config = load_config(args.config or settings.correlation_config)
+    return _with_kafka(settings, lambda: _replay(args, settings, start, end, config))
+
+
+def _with_kafka(settings: AggregatorSettings, run: Callable[[], int]) -> int:
     try:
-        return _replay(args, settings, start, end, config)
+        return run()
     except KafkaConnectionError:
         print(
             f"error: Kafka is not reachable at {settings.kafka_bootstrap_servers}: start it (`make infra`) "
