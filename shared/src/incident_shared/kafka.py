@@ -56,6 +56,26 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, TimeoutError | ConnectionError)
 
 
+async def stop_quietly(client: Any, what: str) -> None:
+    """Stops an aiokafka consumer or producer that failed, without letting its shutdown fail the caller.
+
+    A caller that retries after a failure must stop the old client and carry on. aiokafka's consumer
+    cancels its own pending fetch tasks in `stop()` and then awaits them, which raises their
+    `CancelledError` out of `stop()` (seen after Kafka went away mid-fetch): a retry loop would end
+    right there, silently, as if cancelled. That cancellation, and any error of the shutdown, is
+    logged and swallowed here; a cancellation of the caller itself still propagates.
+    """
+    try:
+        await client.stop()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        log.warning("stopping a Kafka client was interrupted by its own cancelled tasks", extra={"client": what})
+    except Exception as exc:  # noqa: BLE001 - the client is being discarded; the reason is logged
+        log.warning("stopping a Kafka client failed", extra={"client": what, "error": repr(exc)[:300]})
+
+
 def producer_config(bootstrap_servers: str, client_id: str, **overrides: Any) -> dict[str, Any]:
     """The producer settings every service uses (overrides for tuning a particular one)."""
     config: dict[str, Any] = {

@@ -31,6 +31,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import Gauge
 
+from incident_shared.kafka import stop_quietly
 from incident_shared.outage import Outage
 
 log = logging.getLogger(__name__)
@@ -161,8 +162,9 @@ class AggregatorWatch:
             except Exception as exc:  # noqa: BLE001 - reported by the probe, retried with backoff
                 delay = self.outage.failed(exc)
             finally:
-                await consumer.stop()
-                await admin.close()
+                await stop_quietly(consumer, "aggregator watch")
+                with contextlib.suppress(Exception):
+                    await admin.close()
             await asyncio.sleep(delay)
 
     def _record(self, obs: Observation) -> None:

@@ -35,7 +35,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from pydantic import ValidationError
 
 from incident_shared.codec import dumps, loads
-from incident_shared.kafka import is_transient
+from incident_shared.kafka import is_transient, stop_quietly
 from incident_shared.outage import Outage
 from incident_shared.schemas import Incident, IncidentChange, IncidentSummary
 from summarizer.decision import SummaryPolicy
@@ -135,10 +135,8 @@ class SummarizerService:
                 await producer.start()
                 await consumer.start()
             except Exception as exc:  # noqa: BLE001 - any start failure is retried; the reason is logged
-                with contextlib.suppress(Exception):
-                    await consumer.stop()
-                with contextlib.suppress(Exception):
-                    await producer.stop()
+                await stop_quietly(consumer, "incidents consumer")
+                await stop_quietly(producer, "summaries producer")
                 await asyncio.sleep(self.reading.failed(exc))
                 continue
             consumer.subscribe([self._incidents_topic], listener=_Replay(self))

@@ -28,6 +28,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import ValidationError
 
 from incident_shared.ids import stable_id
+from incident_shared.kafka import stop_quietly
 from incident_shared.outage import Outage
 from incident_shared.schemas.events import EventValidationError, event_from_record
 from incident_shared.schemas.incidents import IncidentChange
@@ -188,7 +189,7 @@ class TopicReader:
             except Exception as exc:  # noqa: BLE001 - a reader never gives up; the outage logs the reason
                 delay = self.outage.failed(exc)
             finally:
-                await consumer.stop()
+                await stop_quietly(consumer, f"{self.label} reader")
             await asyncio.sleep(delay)
 
     def _deliver(self, records: list[Record]) -> None:
@@ -210,8 +211,15 @@ class TopicReader:
         next_refresh = loop.time() + self._refresh_seconds
         while True:
             if loop.time() >= next_refresh:
-                await self._refresh_partitions(consumer)
                 next_refresh = loop.time() + self._refresh_seconds
+                try:
+                    await self._refresh_partitions(consumer)
+                except Exception as exc:  # noqa: BLE001 - the consumer itself still works; look again later
+                    self._metrics.reader_errors.labels(self.label).inc()
+                    log.warning(
+                        "could not look for new partitions; trying again at the next refresh",
+                        extra={"topic": self.topic, "error": repr(exc)[:300]},
+                    )
             batches = await consumer.getmany(timeout_ms=500, max_records=self._max_records)
             records: list[Record] = []
             for tp, batch in batches.items():
