@@ -22,7 +22,13 @@ from typing import Any
 
 from pymongo import UpdateMany, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, ConnectionFailure, PyMongoError, ServerSelectionTimeoutError
+from pymongo.errors import (
+    BulkWriteError,
+    ConnectionFailure,
+    DuplicateKeyError,
+    PyMongoError,
+    ServerSelectionTimeoutError,
+)
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
 from aggregator.engine import Outcome
@@ -191,4 +197,27 @@ class Projection:
             if real:
                 raise
             return {u["index"]: u["_id"] for u in details.get("upserted", [])}
+        except KeyError as exc:
+            # FerretDB 1.24 answers an update batch with a write error (a stale version's upsert
+            # meeting the stored _id) without the counts pymongo sums, and pymongo raises
+            # KeyError('nModified') instead of BulkWriteError, with no detail on which operation
+            # failed. Every operation here is idempotent: apply them one by one, where the errors
+            # come back whole.
+            if exc.args != ("nModified",):
+                raise
+            return await self._one_by_one(collection, ops)
         return dict(result.upserted_ids or {})
+
+    async def _one_by_one(self, collection: str, ops: list[Any]) -> dict[int, Any]:
+        upserted: dict[int, Any] = {}
+        coll = self.db[collection]
+        for i, op in enumerate(ops):
+            apply = coll.update_one if isinstance(op, UpdateOne) else coll.update_many
+            try:
+                # pymongo's operation objects keep their parts private; these are their constructor's.
+                result = await apply(op._filter, op._doc, upsert=op._upsert)
+            except DuplicateKeyError:
+                continue  # an older version than the stored one: nothing to do
+            if result.upserted_id is not None:
+                upserted[i] = result.upserted_id
+        return upserted
