@@ -52,10 +52,10 @@ def test_every_fault_is_recovered_from_and_no_service_needed_a_manual_restart(re
         assert phase.recovery_seconds is not None, f"{phase.name}: never recovered ({phase.notes})\n{table}"
     assert report.drained, f"the backlog did not drain after the load stopped\n{table}"
     assert report.not_ready_at_end == [], table
-    # Only the aggregator is ever restarted (the supervisor does it, as Kubernetes would): every other
-    # service rides out Kafka and MongoDB outages in place.
-    restarted = {r.service for r in report.restarts}
-    assert restarted <= {"aggregator"}, f"restarted by the supervisor: {sorted(restarted)}\n{table}"
+    # The supervisor restarts the aggregator once, after it was killed, as Kubernetes would; no service
+    # exits or wedges by itself: each rides out Kafka and MongoDB outages in place.
+    unasked = [(p.name, dict(p.restarts)) for p in report.phases if p.restarts and not p.name.endswith("SIGKILL")]
+    assert unasked == [], f"restarted by the supervisor without being killed: {unasked}\n{table}"
 
 
 def test_incidents_end_as_in_a_fault_free_run_of_the_same_events(report: Report) -> None:

@@ -325,7 +325,7 @@ class Scenario:
         for restart in self.stack.restarts:
             owner = next((p for p in reversed(self.phases) if p.started <= restart.at), None)
             if owner is not None:
-                owner.restarts[restart.service] += 1
+                owner.restarts[f"{restart.service} ({restart.reason})"] += 1
         end = datetime.now(UTC) + timedelta(minutes=1)
         config = load_config(str(ROOT / "deploy/config/correlation.toml"))
         bootstrap = self.stack.kafka_bootstrap

@@ -12,9 +12,10 @@ services by deploy/local/services.sh with II_PORT_OFFSET and their own II_HOME (
 in .local/faults-<base>/).
 
 The supervisor restarts a service whose process has exited, as Kubernetes restarts a container:
-at once the first time, then with a doubling delay (up to 30 s) while it keeps exiting. Every
-restart is recorded; a test reads them to tell a supervisor restart from a manual one (there are
-none) and to report them.
+at once the first time, then with a doubling delay (up to 30 s) while it keeps exiting. Like a
+liveness probe, it also kills and restarts a service whose `/health/live` failed three times in a
+row (every two seconds) after it had once answered. Every restart is recorded with its reason; a
+test reads them to tell a supervisor restart from a manual one (there are none) and reports them.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def fault_base() -> int:
 class Restart:
     service: str
     at: float  # time.monotonic()
-    exit_code: int | None
+    reason: str  # "exited", or "liveness" (killed after failing its liveness probe)
 
 
 @dataclass
@@ -251,25 +252,39 @@ class FaultStack:
         backoff = dict.fromkeys(SERVICES, 0.0)
         not_before = dict.fromkeys(SERVICES, 0.0)
         started_at = dict.fromkeys(SERVICES, time.monotonic())
+        live_failures = dict.fromkeys(SERVICES, 0)
+        seen_live = dict.fromkeys(SERVICES, False)
+        killed = dict.fromkeys(SERVICES, False)
         starting: dict[str, subprocess.Popen[bytes]] = {}
+        tick = 0
         while not self._stop.wait(0.5):
+            tick += 1
             now = time.monotonic()
             for service in SERVICES:
                 with self._lock:
                     if service in self._paused:
+                        seen_live[service] = False
                         continue
                 launcher = starting.get(service)
                 if launcher is not None and launcher.poll() is None and self.pid(service) is None:
                     continue  # being started
                 starting.pop(service, None)
-                if self.pid(service) is not None:
+                pid = self.pid(service)
+                if pid is not None:
                     if now - started_at[service] > 60:
                         backoff[service] = 0.0  # ran a minute: the next exit is restarted at once
+                    if tick % 4 == 0 and self._failed_liveness(service, seen_live, live_failures):
+                        self.log(f"supervisor: {service} failed its liveness probe 3 times; killing it")
+                        killed[service] = True
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(pid, signal.SIGKILL)
                     continue
                 if now < not_before[service]:
                     continue
-                self.restarts.append(Restart(service, now, None))
-                self.log(f"supervisor: {service} exited; restarting it")
+                reason = "liveness" if killed[service] else "exited"
+                killed[service], seen_live[service], live_failures[service] = False, False, 0
+                self.restarts.append(Restart(service, now, reason))
+                self.log(f"supervisor: {service} {'was killed' if reason == 'liveness' else 'exited'}; restarting it")
                 starting[service] = subprocess.Popen(
                     [str(ROOT / "deploy/local/services.sh"), "start", service],
                     env=self.env,
@@ -282,6 +297,16 @@ class FaultStack:
         for launcher in starting.values():
             with contextlib.suppress(ProcessLookupError):
                 launcher.terminate()
+
+    def _failed_liveness(self, service: str, seen_live: dict[str, bool], failures: dict[str, int]) -> bool:
+        """Probes /health/live; True on the third failure in a row after a first success."""
+        if self.get_json(f"{self.url(service)}/health/live", timeout=2)[0] == 200:
+            seen_live[service], failures[service] = True, 0
+            return False
+        if not seen_live[service]:
+            return False  # still starting: a startup probe's business, not a liveness failure
+        failures[service] += 1
+        return failures[service] >= 3
 
     # -- health -----------------------------------------------------------------------------------------
 
