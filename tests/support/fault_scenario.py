@@ -170,6 +170,15 @@ class Scenario:
         stored = await self.stored_ids()
         return stored is not None and wanted <= stored
 
+    async def _drained(self) -> bool:
+        """Everything accepted is in MongoDB and the aggregator has committed every event, so the
+        incident changes of its last batch are published too."""
+        if not await self._whole(before=time.monotonic()):
+            return False
+        _, body = await asyncio.to_thread(self.stack.get_json, f"{self.stack.api_url}/health/detailed")
+        detail = str((body or {}).get("dependencies", {}).get("aggregator", {}).get("detail", ""))
+        return detail.startswith("up to date")
+
     async def aggregator_problem(self) -> str | None:
         """What the gateway's /health/detailed says about incidents being updated (None: fine)."""
         _, body = await asyncio.to_thread(self.stack.get_json, f"{self.stack.api_url}/health/detailed")
@@ -303,7 +312,7 @@ class Scenario:
         finally:
             self.load.phase = "drain"
             await self.load.stop()
-        drained = await self.until(lambda: self._whole(before=time.monotonic()), RECOVERY_LIMIT) is not None
+        drained = await self.until(self._drained, RECOVERY_LIMIT) is not None
         report = await self._report(started, drained)
         await self.mongo.close()
         return report
