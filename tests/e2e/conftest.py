@@ -53,6 +53,9 @@ def stack(kafka_bootstrap: str, mongo_uri: str) -> Iterator[Stack]:
         "KAFKA_TOPIC_PREFIX": prefix,
         "MONGODB_URI": mongo_uri,
         "MONGODB_DATABASE": database,
+        # The aggregator's consumer group and internal topics are named after its app id, not the
+        # topic prefix: without one of its own, stacks on the shared Kafka would join one group.
+        "AGGREGATOR_APP_ID": f"agg-{prefix.rstrip('.')}",
         "LOG_LEVEL": "INFO",
         # The summarizer talks to a local stand-in speaking the Anthropic protocol: no test reaches
         # a real provider, and the AI path (SDK, retries, breaker, budget) runs end to end.
