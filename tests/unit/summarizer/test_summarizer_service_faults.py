@@ -75,6 +75,15 @@ def build(clock: Any) -> SummarizerService:
     return service
 
 
+def one_incident_due(clock: Any, producer: FlakyProducer, change: Any) -> SummarizerService:
+    """A service that has read one incident change due for a summary, and has started writing it."""
+    service = build(clock)
+    service._producer = producer  # type: ignore[assignment]
+    service._observe(TP, dumps(change), 0)
+    assert service.dispatch() == 1
+    return service
+
+
 def counted(service: SummarizerService, action: str) -> float:
     return float(service.engine.metrics.records.labels(action)._value.get())
 
@@ -123,11 +132,10 @@ async def test_malformed_records_are_counted_and_skipped_and_the_next_one_is_sum
 async def test_a_summary_kafka_refuses_is_kept_and_published_once_kafka_is_back(
     clock: Any, incident_factory: Any, change_of: Any
 ) -> None:
-    service = build(clock)
     producer = FlakyProducer(4, KafkaConnectionError("Connection to broker 1 lost"))
-    service._producer = producer  # type: ignore[assignment]
-    service._observe(TP, dumps(change_of(incident_factory(incidentId="inc_a", eventCount=30), "created")), 0)
-    assert service.dispatch() == 1
+    service = one_incident_due(
+        clock, producer, change_of(incident_factory(incidentId="inc_a", eventCount=30), "created")
+    )
 
     while not service.publishing.failing:  # noqa: ASYNC110 - set by the task just started
         await asyncio.sleep(0.001)
@@ -153,11 +161,10 @@ async def test_a_summary_kafka_refuses_is_kept_and_published_once_kafka_is_back(
 async def test_a_summary_kafka_will_never_take_is_dropped_not_retried(
     clock: Any, incident_factory: Any, change_of: Any
 ) -> None:
-    service = build(clock)
     producer = FlakyProducer(100, TypeError("cannot encode"))
-    service._producer = producer  # type: ignore[assignment]
-    service._observe(TP, dumps(change_of(incident_factory(incidentId="inc_a", eventCount=30), "created")), 0)
-    assert service.dispatch() == 1
+    service = one_incident_due(
+        clock, producer, change_of(incident_factory(incidentId="inc_a", eventCount=30), "created")
+    )
     await settle(service)
     assert producer.failures == 99  # one attempt: not a Kafka outage, so no retry
     assert not service.publishing.failing
