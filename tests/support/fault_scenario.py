@@ -25,12 +25,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
 from pymongo import AsyncMongoClient
 
 from aggregator.engine import load_config
 from aggregator.replay import COMPARED, diff, live_incidents, replay
-from incident_shared.schemas.incidents import Incident, IncidentChange
 from support.fault_load import Load, Sent
 from support.fault_stack import SERVICES, FaultStack, Restart
 
@@ -241,26 +239,32 @@ class Scenario:
             await self.recovered(r)
 
     async def kafka_stopped(self) -> None:
-        with self.phase(f"Kafka stopped {KAFKA_OUTAGE_SECONDS:.0f} s") as r:
-            self.load.burst("kafka")
-            await asyncio.sleep(3)
-            await asyncio.to_thread(self.stack.kafka, "stop")
-            await asyncio.sleep(KAFKA_OUTAGE_SECONDS)
-            r.notes["gateway while down"] = await asyncio.to_thread(
-                self.stack.get_json, f"{self.stack.api_url}/health/ready"
-            )
-            await asyncio.to_thread(self.stack.kafka, "start")
-            r.restored = time.monotonic()
-            await self.recovered(r)
+        async def gateway() -> Any:
+            return await asyncio.to_thread(self.stack.get_json, f"{self.stack.api_url}/health/ready")
+
+        await self._server_stopped("Kafka", self.stack.kafka, KAFKA_OUTAGE_SECONDS, "gateway while down", gateway)
 
     async def mongo_stopped(self) -> None:
-        with self.phase(f"MongoDB stopped {MONGO_OUTAGE_SECONDS:.0f} s") as r:
-            self.load.burst("mongo")
+        await self._server_stopped(
+            "MongoDB", self.stack.mongo, MONGO_OUTAGE_SECONDS, "aggregator said", self.aggregator_problem
+        )
+
+    async def _server_stopped(
+        self,
+        name: str,
+        script: Callable[[str], None],
+        seconds: float,
+        note: str,
+        observe: Callable[[], Awaitable[Any]],
+    ) -> None:
+        """Stops a server for `seconds` under the load, notes what `observe` sees at the end of it."""
+        with self.phase(f"{name} stopped {seconds:.0f} s") as r:
+            self.load.burst(name.lower())
             await asyncio.sleep(3)
-            await asyncio.to_thread(self.stack.mongo, "stop")
-            await asyncio.sleep(MONGO_OUTAGE_SECONDS)
-            r.notes["aggregator said"] = await self.aggregator_problem()
-            await asyncio.to_thread(self.stack.mongo, "start")
+            await asyncio.to_thread(script, "stop")
+            await asyncio.sleep(seconds)
+            r.notes[note] = await observe()
+            await asyncio.to_thread(script, "start")
             r.restored = time.monotonic()
             await self.recovered(r)
 
@@ -328,6 +332,8 @@ class Scenario:
                 continue
             phase.sent += 1
             phase.accepted += event.accepted
+            answers = phase.notes.setdefault("answers (0: none)", Counter())
+            answers.update(event.statuses)
             copies = stored.get(f"seq:{event.seq}", 0)
             phase.in_mongo += bool(event.accepted and copies)
             phase.duplicates += max(0, copies - 1)
@@ -340,7 +346,7 @@ class Scenario:
         bootstrap = self.stack.kafka_bootstrap
         replayed = await replay(bootstrap, "events", started, end, config)
         live = await live_incidents(bootstrap, "incidents", started, end)
-        summaries = {p: await self.burst_summary(f"batch-{p}") for p in ("stopped", "killed", "kafka", "mongo", "ai")}
+        summaries = {p: await self.burst_summary(f"batch-{p}") for p in ("stopped", "killed", "kafka", "mongodb", "ai")}
         unassigned: dict[str, Counter[str]] = {}
         query = {"metadata.run": self.run_id, "incidentId": None, "severity": {"$gte": 3}}
         async for doc in self.db.events.find(query, {"service": 1, "metadata.phase": 1}):
@@ -361,7 +367,8 @@ class Scenario:
 
     async def _projection_mismatches(self) -> list[str]:
         """Incidents whose latest version on the topic is not the one in MongoDB."""
-        latest = await _latest_on_topic(self.stack.kafka_bootstrap, "incidents")
+        everything = (datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC))
+        latest = {i.incidentId: i for i in await live_incidents(self.stack.kafka_bootstrap, "incidents", *everything)}
         stored = {doc["_id"]: doc async for doc in self.db.incidents.find({})}
         out = []
         for incident_id, incident in latest.items():
@@ -376,27 +383,6 @@ class Scenario:
                         out.append(f"{incident_id}: {name} differs between the topic and MongoDB")
         out.extend(f"{iid}: in MongoDB, not on the topic" for iid in stored.keys() - latest.keys())
         return out
-
-
-async def _latest_on_topic(bootstrap: str, topic: str) -> dict[str, Incident]:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest", enable_auto_commit=False
-    )
-    await consumer.start()
-    latest: dict[str, Incident] = {}
-    try:
-        while batch := await consumer.getmany(timeout_ms=3000, max_records=5000):
-            for records in batch.values():
-                for record in records:
-                    if record.value is None:
-                        continue
-                    incident = IncidentChange.model_validate_json(record.value).incident
-                    known = latest.get(incident.incidentId)
-                    if known is None or known.version < incident.version:
-                        latest[incident.incidentId] = incident
-    finally:
-        await consumer.stop()
-    return latest
 
 
 async def run_scenario(log: Callable[[str], None] = print) -> Report:
