@@ -139,8 +139,12 @@ async def ensure_topics(
         await admin.close()
 
 
-async def probe_kafka(bootstrap_servers: str, limit_seconds: float = 3.0) -> str:
-    """Connects and fetches cluster metadata; returns a short description or raises."""
+async def probe_kafka(bootstrap_servers: str, limit_seconds: float = 3.0, writes_to: str | None = None) -> str:
+    """Connects and fetches cluster metadata; returns a short description or raises.
+
+    With `writes_to`, also checks that every partition of that topic has a leader: a broker that
+    answers while its partitions are still coming online (a restart) accepts no writes to them yet.
+    """
     admin = AIOKafkaAdminClient(
         bootstrap_servers=bootstrap_servers,
         client_id="incident-health",
@@ -150,7 +154,16 @@ async def probe_kafka(bootstrap_servers: str, limit_seconds: float = 3.0) -> str
         async with asyncio.timeout(limit_seconds):
             await admin.start()
             cluster = await admin.describe_cluster()
+            described = await admin.describe_topics([writes_to]) if writes_to else []
     finally:
         await admin.close()
+    for topic in described:
+        if topic.get("error_code"):
+            raise LookupError(f"topic '{writes_to}' is not available (error {topic['error_code']}); is it created?")
+        leaderless = sorted(p["partition"] for p in topic["partitions"] if p.get("leader", -1) < 0 or p["error_code"])
+        if leaderless:
+            raise ConnectionError(
+                f"partitions {leaderless} of '{writes_to}' have no leader yet: writes to them fail until they do"
+            )
     brokers = cluster.get("brokers", [])
     return f"{len(brokers)} broker(s), cluster {cluster.get('cluster_id')}"

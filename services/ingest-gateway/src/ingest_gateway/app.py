@@ -109,7 +109,7 @@ def build_app(settings: GatewaySettings, registry: CollectorRegistry | None = No
     async def kafka_probe() -> str:
         if not app[PUBLISHER].connected:
             raise ConnectionError("the producer is not connected yet")
-        return await probe_kafka(settings.kafka_bootstrap_servers)
+        return await probe_kafka(settings.kafka_bootstrap_servers, writes_to=settings.topics.events)
 
     async def mongo_probe() -> str:
         return await mongo.probe_mongo(app[MONGO].client)

@@ -1,4 +1,5 @@
-"""MongoDB unreachable: reads say so with a 503 and when to retry; events are still accepted."""
+"""What the gateway says when what it stores into is missing: MongoDB unreachable (reads answer 503
+and when to retry, events are still accepted), or the events topic not there."""
 
 from __future__ import annotations
 
@@ -24,3 +25,14 @@ async def test_reads_answer_503_while_ingest_goes_on(make_gateway: Callable[...,
     detailed = await (await gw.get("/health/detailed")).json()
     assert detailed["dependencies"]["mongodb"]["status"] == "down"
     assert detailed["ready"] is False
+
+
+async def test_a_missing_events_topic_makes_the_gateway_unready_and_says_so(
+    make_gateway: Callable[..., Awaitable[Any]],
+) -> None:
+    gw = await make_gateway(kafka_topic_prefix="never-created.")
+    ready = await gw.get("/health/ready")
+    assert ready.status == 503
+    assert (await ready.json())["down"] == ["kafka"]
+    detailed = await (await gw.get("/health/detailed")).json()
+    assert "topic 'never-created.events' is not available" in detailed["dependencies"]["kafka"]["error"]
