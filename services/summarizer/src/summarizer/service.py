@@ -15,7 +15,7 @@
   value no valid producer writes) as `unprocessable`; both are logged with their partition and
   offset and skipped, and `/health/detailed` shows the last one. Nothing is dead-lettered: the
   topic is the aggregator's output, not input to be repaired and replayed, and the record stays on
-  it for inspection (`incidentctl` reads the topic; the log names the offset).
+  it, at the offset the log names, for inspection with any Kafka client.
 - Kafka failing (a fetch, the connection, a publish) is an outage, not an error: the loop waits
   with exponential backoff and tries again for as long as it takes, `/health/ready` names it, and
   `summarizer_kafka_errors_total` counts it. While summaries cannot be published no new ones are
