@@ -8,6 +8,11 @@ Replays a range of the events topic (or a file of events) through the engine, re
 prints the incidents; `--explain` says why each incident is what it is; `--labels` scores the
 incidents against the true ones and, with `--baseline-config`, exits 1 when `--config` scores worse
 than the baseline config over the same events.
+
+    incidentctl dlq list [--reason TEXT] [--json]
+    incidentctl dlq replay (--offset N ... | --all) [--reason TEXT] [--set FIELD=VALUE ...] [--dry-run]
+
+Lists what the aggregator dead-lettered, and replays it onto the events topic after a fix.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any
 
 from aiokafka.errors import KafkaConnectionError
 
+from aggregator import dlq_cli
 from aggregator.backtest import Score, load_labels, score, worse
 from aggregator.engine import CorrelationConfig, load_config
 from aggregator.replay import (
@@ -68,12 +74,15 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not learn the fingerprints live handed out (from the incidents topic) before replaying",
     )
+    dlq_cli.add_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = AggregatorSettings()
+    if args.command == "dlq":
+        return _with_kafka(settings, lambda: dlq_cli.run(args, settings))
     return _replay_command(args, settings)
 
 

@@ -7,6 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
 
 from incident_shared.web.access import bearer_token
 from incident_shared.web.health import json_response
@@ -112,6 +113,18 @@ async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResp
         message = exc.reason if exc.status != 404 else f"no route {request.method} {request.path}"
         kept = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}
         return json_response(error_body(code, message), status=exc.status, headers=kept)
+    except (ConnectionFailure, ServerSelectionTimeoutError) as exc:
+        # MongoDB down is an outage, not a bug: say so, and when to try again. Ingest goes on meanwhile.
+        log.warning("MongoDB is unreachable; answering 503", extra={"path": request.path, "error": repr(exc)[:300]})
+        return json_response(
+            error_body(
+                "mongodb_unavailable",
+                "the history store (MongoDB) is unreachable; reads fail until it is back (events are still"
+                " accepted): retry shortly",
+            ),
+            status=503,
+            headers={"Retry-After": "5"},
+        )
     except Exception:
         log.exception("unhandled error", extra={"method": request.method, "path": request.path})
         return json_response(error_body("internal_error", "an internal error occurred; it has been logged"), status=500)
