@@ -38,6 +38,7 @@ from ws_broadcaster.metrics import BroadcasterMetrics
 from ws_broadcaster.protocol import EncodedEvent, encode_event
 
 log = logging.getLogger(__name__)
+REFRESH_TIMEOUT_SECONDS = 10.0  # how long a look for new partitions may take before the feed goes on
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 Handler = Callable[[Sequence[Record]], None]
@@ -157,13 +158,22 @@ class TopicReader:
         if not added:
             return
         positions = {tp: self._next[tp] for tp in self.partitions}
-        self.partitions = [*self.partitions, *added]
-        consumer.assign(self.partitions)
+        consumer.assign([*self.partitions, *added])
         for tp, offset in positions.items():
             consumer.seek(tp, offset)
-        await consumer.seek_to_beginning(*added)
-        for tp in added:
-            self._next[tp] = await consumer.position(tp)
+        try:
+            # A partition just added may have no leader yet: its position would wait for one forever,
+            # and with it the live feed. Bounded, it is looked at again at the next refresh.
+            async with asyncio.timeout(REFRESH_TIMEOUT_SECONDS):
+                await consumer.seek_to_beginning(*added)
+                starts = {tp: await consumer.position(tp) for tp in added}
+        except TimeoutError:
+            consumer.assign(self.partitions)
+            for tp, offset in positions.items():
+                consumer.seek(tp, offset)
+            raise TimeoutError(f"new partitions {[tp.partition for tp in added]} have no leader yet") from None
+        self.partitions = [*self.partitions, *added]
+        self._next.update(starts)
         log.info("reading new partitions", extra={"topic": self.topic, "partitions": [tp.partition for tp in added]})
 
     async def run(self) -> None:
