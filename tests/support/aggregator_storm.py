@@ -183,7 +183,10 @@ async def kill_mid_stream_and_restart(
         # have consumed (and so finished with) every record, not just for the events to be there.
         await wait_for(db, lambda d: all_events_projected(d, len(events)), limit=300)
         await wait_consumed(bootstrap, worker.env["AGGREGATOR_APP_ID"], topics.events)
-        await asyncio.sleep(3)
+        # History is its own consumer: it has caught up once it has committed both topics.
+        history = f"{worker.env['AGGREGATOR_APP_ID']}-history"
+        await wait_consumed(bootstrap, history, topics.events)
+        await wait_consumed(bootstrap, history, topics.incidents)
         incidents = [d async for d in db.incidents.find({})]
         assert sorted(i["eventCount"] for i in incidents) == [600, 2000]
         rollups = [r async for r in db.event_rollups.find({})]
