@@ -17,9 +17,9 @@ from aggregator.assignments import Row
 from aggregator.deadletters import DeadLetters
 from aggregator.engine import CorrelationConfig, CorrelationEngine, MemoryStore
 from aggregator.history.join import Assign, Insert, SetResults, Work
+from aggregator.history.service import ProducerSink
 from aggregator.history.writer import HistoryWriter
 from aggregator.steps import Record
-from aggregator.worker import ProducerSink
 from incident_shared import kafka
 from incident_shared.schemas.incidents import IncidentChange
 from incident_shared.timeutil import epoch_ms

@@ -27,7 +27,6 @@ delays history alone. It runs inside this worker unless AGGREGATOR_PROJECT_TO_MO
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -36,19 +35,16 @@ from datetime import timedelta
 from typing import Any
 
 import faust
-from aiokafka import AIOKafkaProducer
 from mode.supervisors import CrashingSupervisor
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from pymongo import AsyncMongoClient
 
 from aggregator.cascade import LinkCandidates, parse_candidate, parse_link
 from aggregator.correlate import ApplyCommands, ApplyLinks, ApplySummaries, Correlate
 from aggregator.deadletters import DeadLetters
 from aggregator.engine import CorrelationEngine, Linker, load_config
 from aggregator.faust_store import FaustStore
-from aggregator.history.consumer import HistoryConsumer, HistoryTopics
-from aggregator.history.writer import HistoryWriter
+from aggregator.history.service import History
 from aggregator.intake import Decode, DecodeEvents, ForwardMiskeyed
 from aggregator.metrics import Metrics
 from aggregator.publish import Publish, SaveState
@@ -56,14 +52,12 @@ from aggregator.records import InvalidRatioGuard
 from aggregator.routing import partitioner
 from aggregator.settings import AggregatorSettings
 from aggregator.steps import Record, Step
-from incident_shared import kafka, mongo
 from incident_shared.schemas.incidents import IncidentCommand, IncidentSummary
 from incident_shared.topics import EVENTS
 
 log = logging.getLogger(__name__)
 _MINOR_BATCH = 500  # commands, summaries, links, candidates: few, but taken together when they queue
 _MINOR_WITHIN = 0.05
-_HISTORY_STOP_SECONDS = 10.0
 
 
 @dataclass
@@ -74,8 +68,7 @@ class Runtime:
     metrics: Metrics
     registry: CollectorRegistry
     correlate: Correlate | None = None
-    history: HistoryConsumer | None = None
-    history_task: asyncio.Future[None] | None = None
+    history: History | None = None  # when this worker runs the history writer
     consuming: bool = False
     last_batch: float | None = None
     # Set once the producer knows every changelog topic: no batch is processed before (its state
@@ -146,13 +139,6 @@ class _Topics:
     incidents: Any
     commands: Any
     summaries: Any
-
-    def history(self) -> HistoryTopics:
-        return HistoryTopics(
-            bodies=(self.events.get_topic_name(), self.rekeyed.get_topic_name()),
-            assignments=self.assignments.get_topic_name(),
-            incidents=self.incidents.get_topic_name(),
-        )
 
 
 def _topics(app: faust.App, settings: AggregatorSettings) -> _Topics:
@@ -287,8 +273,6 @@ def build_app(settings: AggregatorSettings, *, registry: CollectorRegistry | Non
     async def on_rebalance_complete(sender: Any, *args: Any, **kwargs: Any) -> None:
         hold_deliveries_until_seek(app)
 
-    history_topics = t.history()
-
     @app.service
     class Outputs(faust.Service):
         async def on_start(self) -> None:
@@ -297,82 +281,21 @@ def build_app(settings: AggregatorSettings, *, registry: CollectorRegistry | Non
                 # Written to, never read by an agent: Faust declares only the topics its agents and
                 # tables use, so this one is declared here, before the first batch is sent to it.
                 await t.assignments.maybe_declare()
-                await app.producer._ensure_producer().partitions_for(history_topics.assignments)  # type: ignore[attr-defined]
+                producer = app.producer._ensure_producer()  # type: ignore[attr-defined]
+                await producer.partitions_for(t.assignments.get_topic_name())
             rt.outputs_ready.set()
-            if settings.project_to_mongo:
+            if settings.project_to_mongo and settings.history_in_worker:
+                history = rt.history = History(settings, rt.metrics)
                 # A failure of the history writer's own (a bug: store and Kafka failures are held or
                 # dead-lettered) crashes the worker, whose restart resumes from committed offsets.
-                rt.history_task = self.add_future(run_history(settings, history_topics, rt))
+                history.started(self.add_future(history.run()))
 
         async def on_stop(self) -> None:
-            await stop_history(rt)
+            if rt.history is not None:
+                await rt.history.stop()
 
     _add_pages(app, rt)
     return app
-
-
-async def run_history(settings: AggregatorSettings, topics: HistoryTopics, rt: Runtime) -> None:
-    """The history writer, beside the engine in this process: its own Kafka clients and group."""
-    client: AsyncMongoClient[dict[str, Any]] = mongo.make_client(
-        settings.mongodb_uri.get_secret_value(), app_name="aggregator-history"
-    )
-    producer = AIOKafkaProducer(**kafka.producer_config(settings.kafka_bootstrap_servers, "aggregator-history"))
-    try:
-        await producer.start()
-        dead_letters = DeadLetters(ProducerSink(producer, settings.topics.events_dlq), rt.metrics.dead_letters)
-        writer = HistoryWriter(
-            client[settings.mongodb_database],
-            dead_letters=dead_letters,
-            metrics=rt.metrics,
-            max_attempts=settings.max_attempts,
-        )
-        rt.history = HistoryConsumer(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            group_id=f"{settings.app_id}-history",
-            topics=topics,
-            writer=writer,
-            dead_letters=dead_letters,
-            metrics=rt.metrics,
-            max_records=settings.batch_size,
-        )
-        # A MongoDB that is down (or fails) at start is waited for: the worker stays up meanwhile.
-        await writer.prepare()
-        await rt.history.run()
-    finally:
-        await producer.stop()
-        await client.close()
-
-
-async def stop_history(rt: Runtime) -> None:
-    """Lets the history writer finish its write and commit, within a bound (a write held on a
-    MongoDB that is down is cut short: its records are written again after the restart)."""
-    task = rt.history_task
-    if task is None:
-        return
-    if rt.history is not None:
-        await rt.history.stop()
-    with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-        await asyncio.wait_for(asyncio.shield(task), timeout=_HISTORY_STOP_SECONDS)
-    if not task.done():
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-
-
-class ProducerSink:
-    """An aiokafka producer and a topic, as the steps' `Sink`."""
-
-    def __init__(self, producer: AIOKafkaProducer, topic: str) -> None:
-        self._producer = producer
-        self._topic = topic
-
-    async def send(
-        self, *, key: bytes | None, value: bytes | None, partition: int | None = None, headers: Any = None
-    ) -> Awaitable[Any]:
-        fut: Awaitable[Any] = await self._producer.send(
-            self._topic, value=value, key=key, partition=partition, headers=headers
-        )
-        return fut
 
 
 def hold_deliveries_until_seek(app: faust.App) -> None:
@@ -424,10 +347,9 @@ def _readiness(app: faust.App, rt: Runtime) -> list[str]:
     down = []
     if not (assigned and not app.rebalancing):
         down.append("kafka-assignment")
-    if rt.settings.project_to_mongo:
-        history = rt.history
-        if history is None or not history.started or history.status()["holding"]:
-            down.append("mongodb-projection")
+    in_worker = rt.settings.project_to_mongo and rt.settings.history_in_worker
+    if in_worker and (rt.history is None or not rt.history.ready()):
+        down.append("mongodb-projection")
     return down
 
 
@@ -462,7 +384,10 @@ def _add_pages(app: faust.App, rt: Runtime) -> None:
     @page("/health/detailed")
     async def detailed(self: Any, request: Any) -> Any:
         down = _readiness(app, rt)
-        history: dict[str, Any] = {"enabled": rt.settings.project_to_mongo}
+        history: dict[str, Any] = {
+            "enabled": rt.settings.project_to_mongo,
+            "inWorker": rt.settings.project_to_mongo and rt.settings.history_in_worker,
+        }
         if rt.history is not None:
             history.update(rt.history.status())
         body = {
