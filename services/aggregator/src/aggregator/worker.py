@@ -21,7 +21,7 @@ worker replays it instead, and finds its own earlier results harmless.
 
 History (events, rollups, incidents in MongoDB) is not on this path: the history writer is its own
 consumer (`history/`), fed by the engine's per-batch assignments, so a slow or stopped MongoDB
-delays history alone. It runs inside this worker unless AGGREGATOR_PROJECT_TO_MONGO is false.
+delays history alone. It runs inside this worker (AGGREGATOR_HISTORY_IN_WORKER), or beside it.
 """
 
 from __future__ import annotations
@@ -94,7 +94,9 @@ def to_record(message: Any) -> Record:
     )
 
 
-def _faust_app(settings: AggregatorSettings) -> faust.App:
+def faust_app(settings: AggregatorSettings) -> faust.App:
+    """The Faust app with the aggregator's settings and nothing on it yet (the benchmark's no-op
+    agent runs on the same, so that the two are compared like for like)."""
     return faust.App(
         settings.app_id,
         broker=[f"kafka://{h}" for h in settings.kafka_bootstrap_servers.split(",")],
@@ -212,7 +214,7 @@ def _chains(  # noqa: PLR0917 - the parts the chains are made of
 
 def build_app(settings: AggregatorSettings, *, registry: CollectorRegistry | None = None) -> faust.App:
     """The Faust app for these settings. Nothing connects until the worker starts it."""
-    app = _faust_app(settings)
+    app = faust_app(settings)
     registry = registry or CollectorRegistry()
     rt = Runtime(settings=settings, metrics=Metrics.create(registry), registry=registry)
     app.aggregator_runtime = rt  # type: ignore[attr-defined]
