@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -35,8 +35,7 @@ from aggregator.steps import Record, Span
 VERSION = 1
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
+class Row(NamedTuple):
     """The engine's result for the event at `offset`."""
 
     offset: int
@@ -115,15 +114,18 @@ def build(span: Span, processed: Iterable[tuple[Record, Outcome]]) -> list[Assig
     """One assignment per partition the batch covers (even one whose records all dropped out: the
     history writer must learn that those positions are settled)."""
     out = {tp: Assignment(tp[0], tp[1], first, last) for tp, (first, last) in span.ranges.items()}
+    current: Assignment | None = None
     for record, o in processed:
-        a = out[(record.topic, record.partition)]
+        if current is None or current.partition != record.partition or current.topic != record.topic:
+            current = out[(record.topic, record.partition)]
         e = o.event
-        a.rows.append(Row(record.offset, e.eventId, o.incident_id, o.fingerprint, o.template))
+        current.rows.append(Row(record.offset, e.eventId, o.incident_id, o.fingerprint, o.template))
         if o.assigned and o.incident_id:
-            a.assigned.setdefault(o.incident_id, []).extend(o.assigned)
-        k = (int(e.timestamp.timestamp() // 60), e.service, e.severity)
-        if o.rollup > a.rollups.get(k, 0):
-            a.rollups[k] = o.rollup
+            current.assigned.setdefault(o.incident_id, []).extend(o.assigned)
+        k = (int(e.timestamp.timestamp()) // 60, e.service, e.severity)
+        rollups = current.rollups
+        if o.rollup > rollups.get(k, 0):
+            rollups[k] = o.rollup
     return list(out.values())
 
 

@@ -77,16 +77,15 @@ class Span:
 
     @classmethod
     def of(cls, records: Iterable[Record]) -> Span:
-        span = cls()
-        ranges = span.ranges
+        """The span of records read in order (a partition's records never arrive out of order)."""
+        first: dict[tuple[str, int], int] = {}
+        last: dict[tuple[str, int], int] = {}
         for r in records:
             tp = (r.topic, r.partition)
-            current = ranges.get(tp)
-            if current is None:
-                ranges[tp] = (r.offset, r.offset)
-            else:
-                ranges[tp] = (min(current[0], r.offset), max(current[1], r.offset))
-        return span
+            if tp not in first:
+                first[tp] = r.offset
+            last[tp] = r.offset
+        return cls({tp: (offset, last[tp]) for tp, offset in first.items()})
 
 
 @dataclass(slots=True)

@@ -343,8 +343,10 @@ class HistoryWriter:
     async def _update_chunk(self, collection: str, ops: list[dict[str, Any]], records: Sequence[Record]) -> None:
         """One `update` command, through the command rather than the driver's bulk API: FerretDB
         leaves `n` and `nModified` out of an answer with write errors, which the bulk API cannot
-        read, and gives every error the index 0, so a failing statement is found by running the
-        halves again (every update here is idempotent).
+        read, and even unordered it stops at the first failing statement and reports it alone, at
+        index 0. So an answer with any error (a duplicate key included) says only that some
+        statement failed and the ones after it may not have run: the halves are run again until
+        the failing statement is alone (every update here is idempotent).
 
         Duplicate keys are success (an upsert whose filter found an equal or newer document); an
         update the store refuses is dead-lettered when it stands for a record (an incident change),
@@ -368,14 +370,18 @@ class HistoryWriter:
                 await self._backoff.wait(attempt + 1)
                 todo.append((batch, recs, attempt + 1))
                 continue
-            errors = [e for e in answer.get("writeErrors", []) if classify_write_error(e) is not Kind.DUPLICATE]
+            errors = answer.get("writeErrors", [])
             if not errors:
                 continue
             if len(batch) > 1:
                 half = len(batch) // 2
                 todo.append((batch[half:], recs[half:], attempt))
                 todo.append((batch[:half], recs[:half], attempt))
-            elif classify_write_error(errors[0]) is Kind.TRANSIENT:
+                continue
+            kind = classify_write_error(errors[0])
+            if kind is Kind.DUPLICATE:
+                continue
+            if kind is Kind.TRANSIENT:
                 self._metrics.history_retries.labels("transient").inc()
                 await self._backoff.wait(attempt + 1)
                 todo.append((batch, recs, attempt + 1))
