@@ -14,7 +14,7 @@ from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 
 from aggregator.assignments import Assignment
 from aggregator.cascade import LinkCandidates, parse_candidate
-from aggregator.correlate import ApplyCommands, Correlate, Cycle
+from aggregator.correlate import ApplyCommands, Correlate, Cycle, EngineContext
 from aggregator.engine import CorrelationConfig, CorrelationEngine, Linker
 from aggregator.intake import Decode, Decoded, DecodeEvents, ForwardMiskeyed
 from aggregator.publish import Publish, SaveState
@@ -51,7 +51,7 @@ def _engine_chain(
     dead, dlq = s.dead_letters(m)
     engine = engine or s.engine()
     rest = Collect()
-    return Correlate(rest, engine, asyncio.Lock(), m, dead), rest, dlq, registry, engine
+    return Correlate(rest, EngineContext(engine, asyncio.Lock(), m, dead)), rest, dlq, registry, engine
 
 
 async def test_an_invalid_record_is_dead_lettered_with_its_reason_and_the_batch_goes_on() -> None:
@@ -191,7 +191,7 @@ async def test_the_timer_closes_what_went_quiet_and_publishes_it() -> None:
     engine = CorrelationEngine(CorrelationConfig(), s.SavingStore(), clock=T0.timestamp)
     rest = Collect()
     clock = [T0.timestamp()]
-    step = Correlate(rest, engine, asyncio.Lock(), m, dead, clock=lambda: clock[0])
+    step = Correlate(rest, EngineContext(engine, asyncio.Lock(), m, dead), clock=lambda: clock[0])
     event = make_event("api", 5, "disk full", T0)
     record = s.event_record(event, offset=0)
 
@@ -249,7 +249,7 @@ async def test_an_invalid_command_is_dead_lettered_and_an_unknown_incident_is_co
     rest = Collect()
     commands = s.ListSink()
     step = Decode(
-        ApplyCommands(rest, s.engine(), asyncio.Lock(), m, dead, commands=commands),
+        ApplyCommands(rest, EngineContext(s.engine(), asyncio.Lock(), m, dead), commands=commands),
         IncidentCommand.model_validate_json,
         dead,
         "command",

@@ -43,22 +43,25 @@ def _reason(step: str, exc: BaseException) -> str:
     return f"{step}: {type(exc).__name__}: {exc}"
 
 
+@dataclass(frozen=True, slots=True)
+class EngineContext:
+    """What every engine step shares: the engine, the lock around it, the metrics, the dead letters."""
+
+    engine: CorrelationEngine
+    lock: asyncio.Lock
+    metrics: Metrics
+    dead_letters: DeadLetters
+
+
 class EngineStep(Forward):
     """Base of the steps that use the engine: the lock, the flush into a `Cycle`, the dead letters."""
 
-    def __init__(
-        self,
-        next_step: Step[Cycle],
-        engine: CorrelationEngine,
-        lock: asyncio.Lock,
-        metrics: Metrics,
-        dead_letters: DeadLetters,
-    ) -> None:
+    def __init__(self, next_step: Step[Cycle], ctx: EngineContext) -> None:
         super().__init__(next_step)
-        self.engine = engine
-        self.lock = lock
-        self.metrics = metrics
-        self.dead_letters = dead_letters
+        self.engine = ctx.engine
+        self.lock = ctx.lock
+        self.metrics = ctx.metrics
+        self.dead_letters = ctx.dead_letters
 
     async def cycle(self, produced: list[Assignment] | None = None) -> None:
         """Flushes the engine and sends the cycle down the chain (the caller holds the lock)."""
@@ -74,17 +77,8 @@ class EngineStep(Forward):
 class Correlate(EngineStep):
     """Events through the engine; the batch's assignments ride along with the cycle."""
 
-    def __init__(
-        self,
-        next_step: Step[Cycle],
-        engine: CorrelationEngine,
-        lock: asyncio.Lock,
-        metrics: Metrics,
-        dead_letters: DeadLetters,
-        *,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        super().__init__(next_step, engine, lock, metrics, dead_letters)
+    def __init__(self, next_step: Step[Cycle], ctx: EngineContext, *, clock: Callable[[], float] = time.time) -> None:
+        super().__init__(next_step, ctx)
         self._clock = clock
         self.latest_event_time = 0.0
 
@@ -126,17 +120,8 @@ class ApplyCommands(EngineStep):
     """A person's changes. A command on the root of a cascade is sent on to the incidents merged
     into it (acknowledging a cascade acknowledges all of it)."""
 
-    def __init__(
-        self,
-        next_step: Step[Cycle],
-        engine: CorrelationEngine,
-        lock: asyncio.Lock,
-        metrics: Metrics,
-        dead_letters: DeadLetters,
-        *,
-        commands: Sink,
-    ) -> None:
-        super().__init__(next_step, engine, lock, metrics, dead_letters)
+    def __init__(self, next_step: Step[Cycle], ctx: EngineContext, *, commands: Sink) -> None:
+        super().__init__(next_step, ctx)
         self._commands = commands
 
     async def submit(self, message: Batch[Decoded[IncidentCommand]]) -> None:

@@ -40,7 +40,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from aggregator.cascade import LinkCandidates, parse_candidate, parse_link
-from aggregator.correlate import ApplyCommands, ApplyLinks, ApplySummaries, Correlate
+from aggregator.correlate import ApplyCommands, ApplyLinks, ApplySummaries, Correlate, EngineContext
 from aggregator.deadletters import DeadLetters
 from aggregator.engine import CorrelationEngine, Linker, load_config
 from aggregator.faust_store import FaustStore
@@ -187,25 +187,26 @@ def _chains(  # noqa: PLR0917 - the parts the chains are made of
         assignments=t.assignments if settings.project_to_mongo else None,
         metrics=m,
     )
-    correlate = rt.correlate = Correlate(tail, engine, lock, m, dead_letters)
+    ctx = EngineContext(engine, lock, m, dead_letters)
+    correlate = rt.correlate = Correlate(tail, ctx)
     guard = InvalidRatioGuard(settings.max_invalid_ratio, settings.invalid_window)
     forward = ForwardMiskeyed(correlate, t.rekeyed, engine.correlation_key, EVENTS.partitions, m.rekeyed)
     return {
         "events": DecodeEvents(forward, dead_letters, guard),
         "events-by-key": DecodeEvents(correlate, dead_letters, guard),
         "commands": Decode(
-            ApplyCommands(tail, engine, lock, m, dead_letters, commands=t.commands),
+            ApplyCommands(tail, ctx, commands=t.commands),
             IncidentCommand.model_validate_json,
             dead_letters,
             "command",
         ),
         "summaries": Decode(
-            ApplySummaries(tail, engine, lock, m, dead_letters),
+            ApplySummaries(tail, ctx),
             IncidentSummary.model_validate_json,
             dead_letters,
             "summary",
         ),
-        "incident-links": Decode(ApplyLinks(tail, engine, lock, m, dead_letters), parse_link, dead_letters, "link"),
+        "incident-links": Decode(ApplyLinks(tail, ctx), parse_link, dead_letters, "link"),
         "incident-candidates": Decode(
             LinkCandidates(make_linker, t.links, m, dead_letters), parse_candidate, dead_letters, "candidate"
         ),
