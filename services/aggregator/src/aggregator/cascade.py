@@ -16,8 +16,7 @@ from aggregator.deadletters import DeadLetters
 from aggregator.engine import Linker
 from aggregator.intake import Decoded
 from aggregator.metrics import Metrics
-from aggregator.publish import await_sent
-from aggregator.steps import Batch, Forward, Sink, Terminal
+from aggregator.steps import Batch, Forward, Sink, Terminal, await_sent
 from incident_shared import codec
 
 log = logging.getLogger(__name__)
@@ -47,7 +46,7 @@ class LinkCandidates(Forward):
                 ("link", await self._links.send(key=str(link["routingKey"]).encode(), value=codec.dumps(link)))
                 for link in links
             ]
-            await await_sent(sent, self._metrics)
+            await await_sent(sent, self._metrics.publish_refused)
             self.linker.commit()
             self._metrics.links.inc(len(links))
         await self._dead_letters.flush()

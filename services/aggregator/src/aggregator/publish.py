@@ -12,31 +12,13 @@ producer already retries transient broker failures for as long as its request ti
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Awaitable
 from typing import Any, Protocol
 
-from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
-
 from aggregator.correlate import Cycle
 from aggregator.metrics import Metrics
-from aggregator.steps import Forward, Sink, Step, Terminal
+from aggregator.steps import Forward, Sink, Step, Terminal, await_sent
 from incident_shared import codec
-
-log = logging.getLogger(__name__)
-_REFUSED = (MessageSizeTooLargeError, RecordTooLargeError)
-
-
-async def await_sent(sent: list[tuple[str, Awaitable[Any]]], metrics: Metrics) -> None:
-    """Waits for every send; a record too large for its topic is counted, anything else raises."""
-    results = await asyncio.gather(*(f for _, f in sent), return_exceptions=True)
-    for (what, _), result in zip(sent, results, strict=True):
-        if isinstance(result, _REFUSED):
-            metrics.publish_refused.labels(what).inc()
-            log.error("the broker refused a record as too large; it is skipped", extra={"what": what})
-        elif isinstance(result, BaseException):
-            raise result
 
 
 class Publish(Forward):
@@ -70,7 +52,7 @@ class Publish(Forward):
                 fut = await self._assignments.send(key=None, value=a.encode(), partition=a.partition)
                 sent.append(("assignment", fut))
         if sent:
-            await await_sent(sent, self._metrics)
+            await await_sent(sent, self._metrics.publish_refused)
         for c in message.changes:
             self._metrics.incident_changes.labels(c.action).inc()
         await self.next_step.submit(message)

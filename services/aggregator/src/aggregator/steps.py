@@ -17,9 +17,17 @@ transient failure lasts. Nothing a single record does may end the worker.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
+
+from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
+from prometheus_client import Counter
+
+log = logging.getLogger(__name__)
+_REFUSED = (MessageSizeTooLargeError, RecordTooLargeError)
 
 T = TypeVar("T")
 T_contra = TypeVar("T_contra", contravariant=True)
@@ -131,3 +139,16 @@ class Terminal:
 def headers_of(pairs: Mapping[str, str]) -> list[tuple[str, bytes]]:
     """Record headers from text values (Kafka headers are bytes)."""
     return [(k, v.encode()) for k, v in pairs.items()]
+
+
+async def await_sent(sent: list[tuple[str, Awaitable[Any]]], refused: Counter) -> None:
+    """Waits until the broker has every record sent (`(what, future)` pairs). A record the broker
+    refuses for its own sake (too large for the topic) is logged, counted by `what` and skipped;
+    any other failure is raised (the input is replayed after the restart)."""
+    results = await asyncio.gather(*(f for _, f in sent), return_exceptions=True)
+    for (what, _), result in zip(sent, results, strict=True):
+        if isinstance(result, _REFUSED):
+            refused.labels(what).inc()
+            log.error("the broker refused a record as too large; it is skipped", extra={"what": what})
+        elif isinstance(result, BaseException):
+            raise result
