@@ -1,9 +1,10 @@
 """How fast a new failure reaches a person: from `POST /api/events` of a severity-5 event on a new
 service to the incident's `created` frame on a WebSocket, with background traffic.
 
-The whole path as processes: ingest gateway -> Kafka -> aggregator (history inside it, the default)
--> Kafka -> ws-broadcaster -> WebSocket; MongoDB is a throwaway FerretDB on SQLite (the embedded
-default), never the shared one. Background events go through the gateway's batch endpoint at a
+The whole path as processes: ingest gateway -> Kafka -> aggregator -> Kafka -> ws-broadcaster ->
+WebSocket, with the history writer inside the aggregator or beside it (`--history`, as `make up`
+runs it: its own process, at a lower CPU priority); MongoDB is a throwaway FerretDB on SQLite (the
+embedded default), never the shared one. Background events go through the gateway's batch endpoint at a
 steady rate (mostly low-severity noise with some recurring errors, as a busy estate sends); each
 probe subscribes to its own new service's channel, posts one event, and times the frame. Prints
 p50/p95/p99/max per background rate. Needs the local Kafka and the FerretDB binary (`make infra`).
@@ -13,11 +14,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import secrets
 import statistics
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +70,9 @@ async def background(session: aiohttp.ClientSession, api: str, rate: int, stop: 
 JSON = {"Content-Type": "application/json"}
 
 
-async def probe(session: aiohttp.ClientSession, api: str, ws: aiohttp.ClientWebSocketResponse, service: str) -> float:
+async def probe(
+    session: aiohttp.ClientSession, api: str, ws: aiohttp.ClientWebSocketResponse, service: str
+) -> tuple[float, float]:
     await ws.send_str(orjson.dumps({"type": "subscribe", "channels": [service]}).decode())
     async with asyncio.timeout(30):
         while True:
@@ -87,10 +92,14 @@ async def probe(session: aiohttp.ClientSession, api: str, ws: aiohttp.ClientWebS
                 and m.get("action") == "created"
                 and service in m["data"]["affectedServices"]
             ):
-                return time.perf_counter() - started
+                took = time.perf_counter() - started
+                # Where it went: the engine's wall clock when it opened the incident, against the
+                # event's receipt time (set by the gateway) and now (same clock on one machine).
+                created = datetime.fromisoformat(m["data"]["createdAt"].replace("Z", "+00:00")).timestamp()
+                return took, took - (time.time() - created)
 
 
-async def phase(api: str, ws_url: str, rate: int, probes: int, every: float) -> None:
+async def phase(api: str, ws_url: str, rate: int, probes: int, every: float, *, verbose: bool) -> None:
     async with aiohttp.ClientSession() as session:
         stop = asyncio.Event()
         sent = [0]
@@ -101,14 +110,21 @@ async def phase(api: str, ws_url: str, rate: int, probes: int, every: float) -> 
         latencies = []
         try:
             for i in range(probes):
-                latencies.append(await probe(session, api, ws, f"probe-{secrets.token_hex(3)}-{i}"))
+                took, to_engine = await probe(session, api, ws, f"probe-{secrets.token_hex(3)}-{i}")
+                latencies.append(took)
+                if verbose:
+                    print(
+                        f"    probe {i}: {took * 1000:.0f} ms ({to_engine * 1000:.0f} ms until the engine opened it)",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                 await asyncio.sleep(every)
         finally:
             achieved = (sent[0] - counted) / (time.monotonic() - started)
             stop.set()
             await load
             await ws.close()
-    q = statistics.quantiles(latencies, n=100)
+    q = statistics.quantiles(latencies, n=100, method="inclusive")
     row(
         f"background {rate:,} events/s (achieved {achieved:,.0f}), {len(latencies)} probes",
         f"p50 {q[49] * 1000:.0f} ms, p95 {q[94] * 1000:.0f} ms, p99 {q[98] * 1000:.0f} ms, "
@@ -116,7 +132,7 @@ async def phase(api: str, ws_url: str, rate: int, probes: int, every: float) -> 
     )
 
 
-async def main(rates: list[int], probes: int, every: float) -> None:
+async def main(rates: list[int], probes: int, every: float, *, history: str, verbose: bool = False) -> None:
     topics = Topics(prefix=f"lat{secrets.token_hex(3)}.")
     await ensure_topics(KAFKA, topics)
     api_port, agg_port, ws_port = free_port(), free_port(), free_port()
@@ -134,9 +150,21 @@ async def main(rates: list[int], probes: int, every: float) -> None:
             "PORT": str(agg_port),
             "AGGREGATOR_APP_ID": f"lat-agg-{secrets.token_hex(3)}",
             "AGGREGATOR_DATA_DIR": tempfile.mkdtemp(prefix="lat-agg"),
+            "AGGREGATOR_HISTORY_IN_WORKER": str(history == "worker").lower(),
         }
+        history_port = free_port()
+        beside = (
+            process(
+                ["nice", "-n", "10", PYTHON, "-m", "aggregator.history"],
+                {**aggregator, "PORT": str(history_port)},
+                f"http://127.0.0.1:{history_port}/health/ready",
+            )
+            if history == "beside"
+            else contextlib.nullcontext()
+        )
         with (
             process([PYTHON, "-m", "aggregator"], aggregator, f"http://127.0.0.1:{agg_port}/health/ready"),
+            beside,
             process(
                 [PYTHON, "-m", "ws_broadcaster"],
                 {**common, "PORT": str(ws_port)},
@@ -148,9 +176,11 @@ async def main(rates: list[int], probes: int, every: float) -> None:
                 f"http://127.0.0.1:{api_port}/health/ready",
             ),
         ):
-            print("first event of a new failure -> incident `created` frame on the WebSocket:")
+            print(f"first event of a new failure -> incident `created` frame on the WebSocket (history {history}):")
             for rate in rates:
-                await phase(f"http://127.0.0.1:{api_port}", f"ws://127.0.0.1:{ws_port}/ws", rate, probes, every)
+                await phase(
+                    f"http://127.0.0.1:{api_port}", f"ws://127.0.0.1:{ws_port}/ws", rate, probes, every, verbose=verbose
+                )
 
 
 if __name__ == "__main__":
@@ -158,5 +188,8 @@ if __name__ == "__main__":
     parser.add_argument("--rates", default="100,2000", help="background events/s, comma-separated")
     parser.add_argument("--probes", type=int, default=100, help="probes per rate")
     parser.add_argument("--every", type=float, default=0.4, help="seconds between probes")
+    parser.add_argument("--history", choices=("beside", "worker"), default="beside", help="where history is written")
+    parser.add_argument("--verbose", action="store_true", help="print each probe's time as it comes")
     args = parser.parse_args()
-    asyncio.run(main([int(r) for r in args.rates.split(",")], args.probes, args.every))
+    rates = [int(r) for r in args.rates.split(",")]
+    asyncio.run(main(rates, args.probes, args.every, history=args.history, verbose=args.verbose))
