@@ -26,7 +26,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aggregator.assignments import Assignment
 from aggregator.deadletters import DeadLetters
 from aggregator.history.join import TP, Join
-from aggregator.history.writer import Backoff, HistoryWriter
+from aggregator.history.writer import Backoff, HistoryWriter, Prepared
 from aggregator.metrics import Metrics
 from aggregator.steps import Record
 from incident_shared.schemas.incidents import IncidentChange
@@ -95,6 +95,7 @@ class HistoryConsumer:
         )
         self.join = Join(assignments_topic=topics.assignments, max_bodies=max(20_000, 4 * max_records))
         self._lock = asyncio.Lock()  # one write (and its commit) at a time; a rebalance waits for it
+        self._writing: asyncio.Task[None] | None = None  # the write in flight while the next is built
         self._begin: set[TP] = set()
         self._paused: set[TopicPartition] = set()
         self._stopping = asyncio.Event()
@@ -133,8 +134,11 @@ class HistoryConsumer:
         try:
             while not self._stopping.is_set():
                 await self._step()
+            await self._written()
         finally:
             lag.cancel()
+            if self._writing is not None:
+                self._writing.cancel()  # cut short (a held write): its records are written again
             await self._consumer.stop()
 
     async def stop(self) -> None:
@@ -158,13 +162,26 @@ class HistoryConsumer:
                         incidents.append((record, change))
                 elif self.join.begun((tp.topic, tp.partition)):
                     self.join.add_body(record)
-        async with self._lock:
-            work = self.join.take()
-            if not work.empty() or incidents or incident_commits:
-                await self._writer.write(work, incidents)
-                await self._commit({**work.commits, **incident_commits})
-                self.last_write = time.monotonic()
+        work = self.join.take()
+        if not work.empty() or incidents or incident_commits:
+            # Built while the previous unit is being written: the store and this process work at
+            # the same time. Writes (and their commits) still happen one at a time, in order.
+            built = self._writer.build(work, incidents)
+            await self._written()
+            self._writing = asyncio.create_task(self._write(built, {**work.commits, **incident_commits}))
         self._flow()
+
+    async def _write(self, built: Prepared, commits: dict[TP, int]) -> None:
+        async with self._lock:
+            await self._writer.apply(built)
+            await self._commit(commits)
+            self.last_write = time.monotonic()
+
+    async def _written(self) -> None:
+        """Waits for the write in flight and its commit (its failure, a bug, is raised here)."""
+        task, self._writing = self._writing, None
+        if task is not None:
+            await task
 
     async def _begin_partitions(self) -> None:
         tps = [TopicPartition(t, p) for t, p in self._begin]

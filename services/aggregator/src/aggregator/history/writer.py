@@ -20,6 +20,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import bson
@@ -62,6 +63,18 @@ class Backoff:
 
     async def wait(self, attempt: int) -> None:
         await self._sleep(min(self.cap, self.first * 2 ** max(0, attempt - 1)))
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A unit of work as documents: event documents (with the records they come from, for a dead
+    letter), the engine's latest results per event id, rollup counts, incident changes."""
+
+    docs: list[dict[str, Any]]
+    records: list[Record]
+    results: dict[str, dict[str, Any]]
+    rollups: dict[tuple[int, str, int], int]
+    incidents: list[tuple[Record, IncidentChange]]
 
 
 class HistoryWriter:
@@ -139,21 +152,24 @@ class HistoryWriter:
     # -- a unit of work ----------------------------------------------------------------------------
 
     async def write(self, work: Work, incidents: Sequence[tuple[Record, IncidentChange]] = ()) -> None:
-        started = time.perf_counter()
+        """Builds and writes one unit of work (see `build` and `apply`)."""
+        await self.apply(self.build(work, incidents))
+
+    def build(self, work: Work, incidents: Sequence[tuple[Record, IncidentChange]] = ()) -> Prepared:
+        """The documents and updates of a unit of work, built without touching the store: the
+        consumer builds the next unit while the store writes this one."""
         final: dict[str, dict[str, Any]] = {}  # event id -> the engine's latest results for it
-        inserts: list[tuple[Record, str | None]] = []  # (record, event id if the engine took it)
+        bodies: list[Record] = []
         for op in work.operations:
             if isinstance(op, Insert):
                 for record, row in op.entries:
-                    if row is None:
-                        inserts.append((record, None))
-                    else:
+                    bodies.append(record)
+                    if row is not None:
                         final[row.event_id] = {
                             "incidentId": row.incident_id,
                             "fingerprint": row.fingerprint,
                             "template": row.template,
                         }
-                        inserts.append((record, row.event_id))
             elif isinstance(op, SetResults):
                 for row in op.rows:
                     final[row.event_id] = {
@@ -164,22 +180,9 @@ class HistoryWriter:
             elif isinstance(op, Assign):
                 for event_id in op.event_ids:
                     final.setdefault(event_id, {})["incidentId"] = op.incident_id
-        new = await self._write_events(inserts, final)
-        await self._set_results({k: v for k, v in final.items() if k not in new})
-        if work.rollups:
-            await self._write_rollups(work.rollups)
-        if incidents:
-            await self._write_incidents(incidents)
-        await self._dead_letters.flush()
-        self._metrics.history_batch_seconds.observe(time.perf_counter() - started)
-
-    async def _write_events(
-        self, inserts: list[tuple[Record, str | None]], final: dict[str, dict[str, Any]]
-    ) -> set[str]:
-        """Inserts the events; returns the ids inserted now (those already there are not)."""
         docs: list[dict[str, Any]] = []
         records: list[Record] = []
-        for record, _ in inserts:
+        for record in bodies:
             event = decode_record(record)
             if isinstance(event, Invalid):
                 continue  # not an event: the engine dead-lettered it (only a record it never saw gets here)
@@ -193,13 +196,25 @@ class HistoryWriter:
                 )
             )
             records.append(record)
+        return Prepared(docs, records, final, dict(work.rollups), list(incidents))
+
+    async def apply(self, p: Prepared) -> None:
+        """Writes a built unit of work, in this order: events, the results of events stored
+        before, rollups, incidents; then waits until its dead letters are on the broker."""
+        started = time.perf_counter()
         new: set[str] = set()
-        for i in range(0, len(docs), _CHUNK):
-            chunk = docs[i : i + _CHUNK]
-            existing = await self._insert(mongo.EVENTS, chunk, records[i : i + _CHUNK])
+        for i in range(0, len(p.docs), _CHUNK):
+            chunk = p.docs[i : i + _CHUNK]
+            existing = await self._insert(mongo.EVENTS, chunk, p.records[i : i + _CHUNK])
             new.update(d["_id"] for d in chunk if d["_id"] not in existing)
         self._metrics.projection_writes.labels("events").inc(len(new))
-        return new
+        await self._set_results({k: v for k, v in p.results.items() if k not in new})
+        if p.rollups:
+            await self._write_rollups(p.rollups)
+        if p.incidents:
+            await self._write_incidents(p.incidents)
+        await self._dead_letters.flush()
+        self._metrics.history_batch_seconds.observe(time.perf_counter() - started)
 
     async def _insert(self, collection: str, docs: list[dict[str, Any]], records: Sequence[Record] = ()) -> set[Any]:
         """Inserts unordered; returns the `_id`s already there. Refused documents are dead-lettered;
