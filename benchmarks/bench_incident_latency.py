@@ -20,6 +20,7 @@ import statistics
 import sys
 import tempfile
 import time
+import urllib.request
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from incident_shared.kafka import ensure_topics
 from incident_shared.topics import Topics
 
 BATCH = 100
+PROBE_LIMIT_S = 30.0
 
 
 def background_event(i: int) -> dict[str, Any]:
@@ -84,7 +86,7 @@ async def probe(
     async with session.post(f"{api}/api/events", data=orjson.dumps(event), headers=JSON) as resp:
         if resp.status != 201:
             raise RuntimeError(f"the probe event was refused: {resp.status} {await resp.text()}")
-    async with asyncio.timeout(60):
+    async with asyncio.timeout(PROBE_LIMIT_S):
         while True:
             m = orjson.loads((await ws.receive()).data)
             if (
@@ -99,18 +101,34 @@ async def probe(
                 return took, took - (time.time() - created)
 
 
-async def phase(api: str, ws_url: str, rate: int, probes: int, every: float, *, verbose: bool) -> None:
+def engine_events(metrics_url: str) -> float:
+    """Events the aggregator's engine has processed so far (its own counter)."""
+    with urllib.request.urlopen(metrics_url, timeout=5) as resp:  # noqa: S310 - a loopback URL we built
+        for line in resp.read().decode().splitlines():
+            if line.startswith("aggregator_events_total "):
+                return float(line.split()[1])
+    return 0.0
+
+
+async def phase(  # noqa: PLR0917 - one phase's parameters
+    api: str, ws_url: str, metrics_url: str, rate: int, probes: int, every: float, *, verbose: bool
+) -> None:
     async with aiohttp.ClientSession() as session:
         stop = asyncio.Event()
         sent = [0]
         load = asyncio.create_task(background(session, api, rate, stop, sent))
         await asyncio.sleep(10)  # the background reaches its steady state first
         ws = await session.ws_connect(ws_url)
-        started, counted = time.monotonic(), sent[0]
-        latencies = []
+        started, counted, processed = time.monotonic(), sent[0], engine_events(metrics_url)
+        latencies: list[float] = []
+        behind = False
         try:
             for i in range(probes):
-                took, to_engine = await probe(session, api, ws, f"probe-{secrets.token_hex(3)}-{i}")
+                try:
+                    took, to_engine = await probe(session, api, ws, f"probe-{secrets.token_hex(3)}-{i}")
+                except TimeoutError:
+                    behind = True  # the engine is more than the probe's limit behind: it does not keep up
+                    break
                 latencies.append(took)
                 if verbose:
                     print(
@@ -120,13 +138,21 @@ async def phase(api: str, ws_url: str, rate: int, probes: int, every: float, *, 
                     )
                 await asyncio.sleep(every)
         finally:
-            achieved = (sent[0] - counted) / (time.monotonic() - started)
+            elapsed = time.monotonic() - started
+            achieved = (sent[0] - counted) / elapsed
+            engine = (engine_events(metrics_url) - processed) / elapsed
             stop.set()
             await load
             await ws.close()
+    label = (
+        f"background {rate:,} events/s (sent {achieved:,.0f}/s, engine took {engine:,.0f}/s), {len(latencies)} probes"
+    )
+    if behind or not latencies:
+        row(label, f"fell behind: a probe waited over {PROBE_LIMIT_S:.0f}s")
+        return
     q = statistics.quantiles(latencies, n=100, method="inclusive")
     row(
-        f"background {rate:,} events/s (achieved {achieved:,.0f}), {len(latencies)} probes",
+        label,
         f"p50 {q[49] * 1000:.0f} ms, p95 {q[94] * 1000:.0f} ms, p99 {q[98] * 1000:.0f} ms, "
         f"max {max(latencies) * 1000:.0f} ms",
     )
@@ -179,14 +205,20 @@ async def main(rates: list[int], probes: int, every: float, *, history: str, ver
             print(f"first event of a new failure -> incident `created` frame on the WebSocket (history {history}):")
             for rate in rates:
                 await phase(
-                    f"http://127.0.0.1:{api_port}", f"ws://127.0.0.1:{ws_port}/ws", rate, probes, every, verbose=verbose
+                    f"http://127.0.0.1:{api_port}",
+                    f"ws://127.0.0.1:{ws_port}/ws",
+                    f"http://127.0.0.1:{agg_port}/metrics",
+                    rate,
+                    probes,
+                    every,
+                    verbose=verbose,
                 )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rates", default="100,2000", help="background events/s, comma-separated")
-    parser.add_argument("--probes", type=int, default=100, help="probes per rate")
+    parser.add_argument("--rates", default="100,500,1000,2000", help="background events/s, comma-separated")
+    parser.add_argument("--probes", type=int, default=50, help="probes per rate")
     parser.add_argument("--every", type=float, default=0.4, help="seconds between probes")
     parser.add_argument("--history", choices=("beside", "worker"), default="beside", help="where history is written")
     parser.add_argument("--verbose", action="store_true", help="print each probe's time as it comes")
