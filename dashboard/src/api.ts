@@ -5,6 +5,7 @@
  * being strings even when the server omits an optional field. Errors are thrown as `ApiError`
  * with the server's code and message, so views can show them as they are.
  */
+import { getToken, markTokenRequired } from "./auth";
 import { config } from "./config";
 
 export type Severity = 1 | 2 | 3 | 4 | 5;
@@ -58,6 +59,56 @@ export interface IncidentNote {
   at: string;
 }
 
+/** One decision of the correlation engine and why it was taken (`rule` is a stable name). */
+export interface Reason {
+  rule: string;
+  detail: string;
+  /** The number the rule compared, where there is one (a similarity, a probability, a count). */
+  score: number | null;
+  /** What it saw: shared words, the names a message mentions. */
+  evidence: string[];
+}
+
+export interface JoinedTemplate extends Reason {
+  fingerprint: string;
+  service: string;
+  template: string;
+  at: string;
+}
+
+export interface MergedReason extends Reason {
+  incidentId: string;
+}
+
+export interface NotMergedReason extends Reason {
+  incidentId: string | null;
+  service: string | null;
+}
+
+export interface HistoryEntry {
+  what: string;
+  at: string;
+  detail: string;
+}
+
+/** Why the incident is what it is: every grouping decision behind it. */
+export interface Explanation {
+  opened: Reason | null;
+  joined: JoinedTemplate[];
+  merged: MergedReason[];
+  notMerged: NotMergedReason[];
+  history: HistoryEntry[];
+}
+
+/** One alert (dedupKey) or failure (fingerprint) the incident reports on, and where it stands. */
+export interface IncidentIdentity {
+  identity: string;
+  kind: "dedupKey" | "fingerprint";
+  service: string;
+  resolved: boolean;
+  at: string;
+}
+
 export interface Incident {
   incidentId: string;
   version: number;
@@ -71,7 +122,10 @@ export interface Incident {
   firstSeen: string;
   lastSeen: string;
   flapping: boolean;
+  /** Cycles: times it stopped failing (quiet or resolved by its source) and failed again. */
   flapCount: number;
+  /** Flapping, and every failure it reports on is resolved for now. */
+  recovering: boolean;
   previousIncidentId: string | null;
   /**
    * Set when this incident is part of another one's cascade (a failure that spread across
@@ -83,6 +137,8 @@ export interface Incident {
   templates: TemplateCount[];
   timeline: TimelinePoint[];
   sampleEvents: PlatformEvent[];
+  identities: IncidentIdentity[];
+  explanation: Explanation | null;
   aiGeneratedSummary: string | null;
   rootCause: string | null;
   suggestedActions: string[];
@@ -258,6 +314,7 @@ export function normalizeIncident(raw: unknown): Incident | null {
     lastSeen,
     flapping: raw.flapping === true,
     flapCount: asNumber(raw.flapCount),
+    recovering: raw.recovering === true,
     previousIncidentId: asNullableString(raw.previousIncidentId),
     mergedInto: asNullableString(raw.mergedInto),
     mergedIncidentIds: asArray<string>(raw.mergedIncidentIds, (s) => (typeof s === "string" && s !== "" ? s : null)),
@@ -285,6 +342,18 @@ export function normalizeIncident(raw: unknown): Incident | null {
         : null,
     ),
     sampleEvents: asArray<PlatformEvent>(raw.sampleEvents, normalizeEvent),
+    identities: asArray<IncidentIdentity>(raw.identities, (i) =>
+      isObject(i) && typeof i.identity === "string"
+        ? {
+            identity: i.identity,
+            kind: i.kind === "dedupKey" ? "dedupKey" : "fingerprint",
+            service: asString(i.service),
+            resolved: i.resolved === true,
+            at: asString(i.at),
+          }
+        : null,
+    ),
+    explanation: normalizeExplanation(raw.explanation),
     aiGeneratedSummary: asNullableString(raw.aiGeneratedSummary),
     rootCause: asNullableString(raw.rootCause),
     suggestedActions: asArray<string>(raw.suggestedActions, (s) => (typeof s === "string" ? s : null)),
@@ -307,6 +376,37 @@ export function normalizeIncident(raw: unknown): Incident | null {
   };
 }
 
+function normalizeReason(raw: Record<string, unknown>): Reason {
+  return {
+    rule: asString(raw.rule),
+    detail: asString(raw.detail),
+    score: typeof raw.score === "number" && Number.isFinite(raw.score) ? raw.score : null,
+    evidence: asArray<string>(raw.evidence, (w) => (typeof w === "string" ? w : null)),
+  };
+}
+
+/** The engine's explanation of an incident; null when the server sent none (older incidents). */
+export function normalizeExplanation(raw: unknown): Explanation | null {
+  if (!isObject(raw)) return null;
+  return {
+    opened: isObject(raw.opened) ? normalizeReason(raw.opened) : null,
+    joined: asArray<JoinedTemplate>(raw.joined, (j) =>
+      isObject(j)
+        ? { ...normalizeReason(j), fingerprint: asString(j.fingerprint), service: asString(j.service), template: asString(j.template), at: asString(j.at) }
+        : null,
+    ),
+    merged: asArray<MergedReason>(raw.merged, (m) =>
+      isObject(m) && typeof m.incidentId === "string" ? { ...normalizeReason(m), incidentId: m.incidentId } : null,
+    ),
+    notMerged: asArray<NotMergedReason>(raw.notMerged, (n) =>
+      isObject(n) ? { ...normalizeReason(n), incidentId: asNullableString(n.incidentId), service: asNullableString(n.service) } : null,
+    ),
+    history: asArray<HistoryEntry>(raw.history, (h) =>
+      isObject(h) ? { what: asString(h.what), at: asString(h.at), detail: asString(h.detail) } : null,
+    ),
+  };
+}
+
 function numberRecord(raw: unknown): Record<string, number> {
   const out: Record<string, number> = {};
   if (isObject(raw)) {
@@ -325,6 +425,8 @@ export interface ApiClientOptions {
   baseUrl?: string;
   fetchImpl?: typeof fetch;
   timeoutMs?: number;
+  /** The bearer token to send, if any (read when each request is made). */
+  token?: () => string | null;
 }
 
 /** A thin typed client over the REST API. */
@@ -332,11 +434,13 @@ export class ApiClient {
   private readonly baseUrl: string;
   private readonly fetchImpl: typeof fetch;
   private readonly timeoutMs: number;
+  private readonly token: () => string | null;
 
   constructor(options: ApiClientOptions = {}) {
     this.baseUrl = (options.baseUrl ?? config.apiUrl).replace(/\/+$/, "");
     this.fetchImpl = options.fetchImpl ?? ((input, init) => fetch(input, init));
     this.timeoutMs = options.timeoutMs ?? 15_000;
+    this.token = options.token ?? getToken;
   }
 
   private url(path: string, query?: Record<string, unknown>): string {
@@ -355,9 +459,13 @@ export class ApiClient {
     const timer = setTimeout(() => controller.abort(), this.timeoutMs);
     let response: Response;
     try {
+      const headers: Record<string, string> = { Accept: "application/json" };
+      if (body !== undefined) headers["Content-Type"] = "application/json";
+      const token = this.token();
+      if (token) headers.Authorization = `Bearer ${token}`;
       response = await this.fetchImpl(this.url(path, query), {
         method,
-        headers: body === undefined ? { Accept: "application/json" } : { Accept: "application/json", "Content-Type": "application/json" },
+        headers,
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: controller.signal,
       });
@@ -383,6 +491,8 @@ export class ApiClient {
       }
     }
     const json = isObject(parsed) ? parsed : {};
+    // The platform protects reads or writes with tokens: ask the person for one.
+    if (response.status === 401) markTokenRequired();
     if (!response.ok || json.success === false) {
       const error = isObject(json.error) ? json.error : {};
       throw new ApiError(

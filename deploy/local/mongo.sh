@@ -5,15 +5,19 @@
 #   deploy/local/mongo.sh start     install if needed, start on 127.0.0.1:${MONGO_PORT:-27017}
 #   deploy/local/mongo.sh stop | status
 #
+# MONGO_INSTANCE (default "ferretdb") and MONGO_PORT (27017) select the instance, so that tests can
+# run a second, throwaway server beside the main one (its data under .local/<instance>/data).
+#
 # The build embeds FerretDB as a library (deploy/local/ferretdb/main.go): `go install` of the
 # upstream command panics at start for a generated version file that the module does not carry.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+INSTANCE="${MONGO_INSTANCE:-ferretdb}"
 PORT="${MONGO_PORT:-27017}"
 SRC="$II_ROOT/deploy/local/ferretdb"
 BIN="$II_HOME/bin/ferretdb-local"
-DATA="$II_HOME/ferretdb/data"
-LOG="$II_LOGS/ferretdb.log"
+DATA="$II_HOME/$INSTANCE/data"
+LOG="$II_LOGS/$INSTANCE.log"
 
 install() {
   command -v go >/dev/null || die "Go 1.24+ is needed to build FerretDB: see https://go.dev/doc/install"
@@ -31,15 +35,15 @@ install() {
 }
 
 start() {
-  if is_running ferretdb; then
-    say "FerretDB already running on 127.0.0.1:$PORT"
+  if is_running "$INSTANCE"; then
+    say "$INSTANCE already running on 127.0.0.1:$PORT"
     return 0
   fi
   port_open 127.0.0.1 "$PORT" && die "port $PORT is taken by another process; stop it or set MONGO_PORT"
   install
   mkdir -p "$DATA"
-  say "starting FerretDB on 127.0.0.1:$PORT (data: $DATA, log: $LOG)"
-  start_daemon ferretdb "$LOG" "$BIN" -listen-addr "127.0.0.1:$PORT" -sqlite-dir "$DATA"
+  say "starting $INSTANCE on 127.0.0.1:$PORT (data: $DATA, log: $LOG)"
+  start_daemon "$INSTANCE" "$LOG" "$BIN" -listen-addr "127.0.0.1:$PORT" -sqlite-dir "$DATA"
   wait_for "FerretDB on :$PORT" 60 port_open 127.0.0.1 "$PORT" \
     || { tail -30 "$LOG" >&2; die "FerretDB did not start; the log above says why"; }
 }
@@ -47,7 +51,7 @@ start() {
 case "${1:-start}" in
   install) install ;;
   start) start ;;
-  stop) stop_daemon ferretdb ;;
-  status) is_running ferretdb && echo "FerretDB running on 127.0.0.1:$PORT" || { echo "FerretDB stopped"; exit 1; } ;;
+  stop) stop_daemon "$INSTANCE" ;;
+  status) is_running "$INSTANCE" && echo "$INSTANCE running on 127.0.0.1:$PORT" || { echo "$INSTANCE stopped"; exit 1; } ;;
   *) die "usage: $0 install|start|stop|status" ;;
 esac

@@ -16,6 +16,8 @@ export SUMMARIZER_URL="${SUMMARIZER_URL:-http://127.0.0.1:$((5001 + OFFSET))}"
 export BROADCASTER_URL="${BROADCASTER_URL:-http://127.0.0.1:$((5002 + OFFSET))}"
 export VITE_API_URL="${VITE_API_URL:-http://localhost:$((5000 + OFFSET))}"
 export VITE_WS_URL="${VITE_WS_URL:-ws://localhost:$((5000 + OFFSET))/ws}"
+# The browser origins the API and the live feed serve: the dashboard's own, wherever the offset puts it.
+export CORS_ORIGINS="${CORS_ORIGINS:-http://localhost:$((3000 + OFFSET)),http://127.0.0.1:$((3000 + OFFSET))}"
 
 entries() { grep -vE '^\s*(#|$)' "$CONF"; }
 
@@ -26,7 +28,16 @@ wanted() {  # wanted NAME [FILTER...]: true when no filter is given or NAME is a
   return 1
 }
 
-http_ok() { curl -fsS -o /dev/null --max-time 2 "$1"; }
+# http_ok URL: true on a 2xx answer. Quiet: the reason for a failure goes to WAIT_DETAIL (shown by
+# wait_for's progress line), not to the terminal once per attempt.
+http_ok() {
+  local err
+  err="$(curl -fsS -o /dev/null --max-time 2 "$1" 2>&1)" && return 0
+  err="${err#curl: (*) }"
+  err="${err/ after [0-9]* ms:/:}"
+  WAIT_DETAIL="${err:0:120}"
+  return 1
+}
 
 start() {
   local name port path cmd

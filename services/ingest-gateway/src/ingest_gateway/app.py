@@ -18,10 +18,11 @@ from incident_shared.kafka import make_producer, probe_kafka
 from incident_shared.topology import CorrelationKeys, load_topology
 from incident_shared.web.health import Check, add_health_routes, json_response
 from ingest_gateway import middleware, proxy
-from ingest_gateway.appkeys import HTTP, METRICS, MONGO, PUBLISHER, REGISTRY, SETTINGS
+from ingest_gateway.appkeys import HTTP, METRICS, MONGO, PUBLISHER, REGISTRY, SETTINGS, WATCH
 from ingest_gateway.metrics import GatewayMetrics
+from ingest_gateway.pipeline import AggregatorWatch
 from ingest_gateway.publisher import EventPublisher
-from ingest_gateway.routes import alertmanager, events, incidents
+from ingest_gateway.routes import alertmanager, events, incidents, otlp, pagerduty
 from ingest_gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,23 @@ async def _mongo_ctx(app: web.Application) -> AsyncIterator[None]:
     await client.close()
 
 
+async def _watch_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings, metrics = app[SETTINGS], app[METRICS]
+    watch = AggregatorWatch(
+        settings.kafka_bootstrap_servers,
+        group=settings.aggregator_app_id,
+        topic=settings.topics.events,
+        check_seconds=settings.aggregator_check_seconds,
+        stall_seconds=settings.aggregator_stall_seconds,
+        lag_gauge=metrics.aggregator_waiting,
+        members_gauge=metrics.aggregator_workers,
+    )
+    app[WATCH] = watch
+    await watch.start()
+    yield
+    await watch.stop()
+
+
 async def _http_ctx(app: web.Application) -> AsyncIterator[None]:
     async with aiohttp.ClientSession() as session:
         app[HTTP] = session
@@ -68,19 +86,21 @@ def build_app(settings: GatewaySettings, registry: CollectorRegistry | None = No
     """The whole gateway; nothing connects until the app starts."""
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[middleware.cors, middleware.errors_and_metrics, middleware.write_auth],
+        middlewares=[middleware.cors, middleware.errors_and_metrics, middleware.access],
     )
     app[SETTINGS] = settings
     app[REGISTRY] = registry or CollectorRegistry()
     app[METRICS] = GatewayMetrics.create(app[REGISTRY])
     app[OPENAPI] = load_openapi()
     app[proxy.WEBSOCKETS] = set()
-    app.cleanup_ctx.extend([_http_ctx, _kafka_ctx, _mongo_ctx])
+    app.cleanup_ctx.extend([_http_ctx, _kafka_ctx, _mongo_ctx, _watch_ctx])
     app.on_shutdown.append(proxy.close_websockets)
 
     app.router.add_routes(events.routes)
     app.router.add_routes(incidents.routes)
     app.router.add_routes(alertmanager.routes)
+    app.router.add_routes(pagerduty.routes)
+    app.router.add_routes(otlp.routes)
     app.router.add_routes(proxy.routes)
 
     async def openapi(request: web.Request) -> web.Response:
@@ -91,18 +111,30 @@ def build_app(settings: GatewaySettings, registry: CollectorRegistry | None = No
     async def kafka_probe() -> str:
         if not app[PUBLISHER].connected:
             raise ConnectionError("the producer is not connected yet")
-        return await probe_kafka(settings.kafka_bootstrap_servers)
+        return await probe_kafka(settings.kafka_bootstrap_servers, writes_to=settings.topics.events)
 
     async def mongo_probe() -> str:
         return await mongo.probe_mongo(app[MONGO].client)
+
+    async def aggregator_probe() -> str:
+        return app[WATCH].probe()
 
     add_health_routes(
         app,
         service="ingest-gateway",
         version=VERSION,
-        checks=[Check("kafka", kafka_probe), Check("mongodb", mongo_probe)],
+        checks=[
+            Check("kafka", kafka_probe),
+            Check("mongodb", mongo_probe),
+            # Incidents not being updated is news for every user, but not a reason to stop taking
+            # events: they wait in Kafka for the aggregator.
+            Check("aggregator", aggregator_probe, required=False),
+        ],
         registry=app[REGISTRY],
     )
-    if not settings.tokens:
+    access = settings.access
+    if not access.write_tokens:
         log.warning("API_TOKENS is not set: writes (POST, PATCH) are open to anyone who can reach the API")
+    if access.any_origin:
+        log.warning("CORS_ORIGINS is '*': any web page a person opens can call this API through their browser")
     return app

@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 from pymongo.asynchronous.database import AsyncDatabase
 
 from ingest_gateway.metrics import GatewayMetrics
+from ingest_gateway.pipeline import AggregatorWatch
 from ingest_gateway.publisher import EventPublisher
 from ingest_gateway.settings import GatewaySettings
 
@@ -19,3 +20,4 @@ METRICS = web.AppKey("metrics", GatewayMetrics)
 PUBLISHER = web.AppKey("publisher", EventPublisher)
 MONGO = web.AppKey("mongo", AsyncDatabase[dict[str, Any]])
 HTTP = web.AppKey("http", aiohttp.ClientSession)
+WATCH = web.AppKey("aggregator_watch", AggregatorWatch)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -18,6 +18,10 @@ class GatewayMetrics:
     produce_seconds: Histogram
     produce_errors: Counter
     commands: Counter
+    pagerduty_events: Counter
+    otlp_records_dropped: Counter
+    aggregator_waiting: Gauge
+    aggregator_workers: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> GatewayMetrics:
@@ -63,6 +67,28 @@ class GatewayMetrics:
                 "ingest_gateway_incident_commands_total",
                 "Incident commands sent, by action and outcome",
                 ["action", "outcome"],
+                registry=registry,
+            ),
+            pagerduty_events=Counter(
+                "ingest_gateway_pagerduty_events_total",
+                "PagerDuty Events API v2 events answered 202, by event_action",
+                ["action"],
+                registry=registry,
+            ),
+            otlp_records_dropped=Counter(
+                "ingest_gateway_otlp_log_records_dropped_total",
+                "OTLP log records not stored on purpose, by reason (below_min_severity)",
+                ["reason"],
+                registry=registry,
+            ),
+            aggregator_waiting=Gauge(
+                "ingest_gateway_aggregator_waiting_events",
+                "Events on the events topic the aggregator has not processed yet (its consumer group's lag)",
+                registry=registry,
+            ),
+            aggregator_workers=Gauge(
+                "ingest_gateway_aggregator_workers",
+                "Members of the aggregator's consumer group (0: no aggregator is running)",
                 registry=registry,
             ),
         )

@@ -11,6 +11,7 @@ from pymongo import DESCENDING
 
 from incident_shared import mongo
 from incident_shared.schemas import Event, EventValidationError, parse_event
+from incident_shared.schemas.events import SERVICE_PATTERN
 from incident_shared.timeutil import epoch_ms, from_epoch_ms, iso, utcnow
 from incident_shared.web.health import json_response
 from ingest_gateway.appkeys import METRICS, MONGO, PUBLISHER, SETTINGS
@@ -131,7 +132,7 @@ async def list_events(request: web.Request) -> web.Response:
     q = request.query
     limit = get_int(q, "limit", 50, 1, 500)
     flt: dict[str, Any] = {}
-    if services := get_str_list(q, "service"):
+    if services := get_str_list(q, "service", pattern=SERVICE_PATTERN):
         flt["service"] = {"$in": services}
     if severities := get_int_list(q, "severity", 1, 5):
         flt["severity"] = {"$in": severities}
@@ -221,7 +222,9 @@ async def event_stats(request: web.Request) -> web.Response:
     )
 
 
-@routes.get("/api/events/{eventId}")
+# The other names under /api/events are resources of their own: `eventId` never shadows them, so
+# their `Allow` lists only their own methods.
+@routes.get(r"/api/events/{eventId:(?!(?:batch|stats)$)[^/]+}")
 async def get_event(request: web.Request) -> web.Response:
     event_id = request.match_info["eventId"]
     doc = await request.app[MONGO][mongo.EVENTS].find_one({"eventId": event_id})
