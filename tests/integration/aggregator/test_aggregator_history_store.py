@@ -108,9 +108,8 @@ async def test_documents_the_store_refuses_are_dead_lettered_and_the_rest_is_wri
     assert s.value(registry, "aggregator_dead_letters_total", reason="store-refused") == len(letters)
 
     # The same work again (a restart before the commit): nothing new, nothing doubled, and a newer
-    # result for a stored event replaces the old one. The stored incident is now a duplicate in
-    # front of the refused one, which is still found and dead-lettered again (FerretDB stops an
-    # update command at its first failing statement, whatever its kind).
+    # result for a stored event replaces the old one. The stored incident is written again (an
+    # equal version), and the refused one is still found and dead-lettered again.
     await w.write(work, incidents)
     again = [dict(r.headers) for r in await read_topic(kafka_bootstrap, topics.events_dlq)]
     assert sum(h["dlq-origin"] == f"{topics.incidents}/0/1".encode() for h in again) == 2

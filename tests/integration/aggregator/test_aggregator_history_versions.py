@@ -88,3 +88,18 @@ async def test_a_newer_version_replaces_an_older_one(history: tuple[HistoryWrite
     doc = await db.incidents.find_one({"incidentId": "inc_a"})
     assert doc is not None
     assert (doc["version"], doc["status"]) == (2, "resolved")
+
+
+async def test_an_equal_version_read_later_replaces_the_stored_one(history: tuple[HistoryWriter, Any, Any]) -> None:
+    # A worker killed after publishing version 3 replays its batch, cut differently: version 3 again,
+    # with the count its saved state agrees with. That one is the truth, here and in a replay.
+    w, db, _ = history
+    await w.write(Work(), [_change("inc_a", 3, 40)])
+    await w.write(Work(), [_change("inc_a", 3, 55), _change("inc_a", 2, 20)])
+    doc = await db.incidents.find_one({"_id": "inc_a"})
+    assert doc is not None
+    assert (doc["version"], doc["eventCount"]) == (3, 55)
+    await w.write(Work(), [_change("inc_a", 3, 41), _change("inc_a", 3, 60)])  # in one unit, the later wins
+    doc = await db.incidents.find_one({"_id": "inc_a"})
+    assert doc is not None
+    assert (doc["version"], doc["eventCount"]) == (3, 60)

@@ -3,7 +3,7 @@ change here without touching the consumer that writes them).
 
 - events: `Event.to_api()` with `timestamp` and `receivedAt` as dates, the `minute` it falls in,
   and what the engine made of it (`incidentId`, `fingerprint`, `template`); `_id` is the `eventId`.
-- incidents: `Incident.model_dump()`; `_id` is the `incidentId`, replaced only by a higher version.
+- incidents: `Incident.model_dump()`; `_id` is the `incidentId`, replaced by an equal or higher version.
 - event_rollups: one per (minute, service, severity) with the exact count of events.
 """
 

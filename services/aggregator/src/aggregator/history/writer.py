@@ -6,7 +6,10 @@ leaves the same documents:
   duplicate-key error, which is success (its results are set again when the engine's are known);
 - the engine's results for events stored before are `$set`, grouped by value;
 - rollups carry the engine's exact count, raised with `$max`;
-- an incident replaces the stored one only when its version is higher.
+- an incident replaces the stored one unless the stored version is higher: an equal version read
+  later on the topic is the same change published again by a worker that replayed its batch
+  after a crash, and it is the one the engine's saved state agrees with (the batch may have been
+  cut differently the second time, so its contents can differ from the first).
 
 Failures (see `errors.classify`): a transient one holds the stream and retries with backoff for as
 long as it lasts, visible as `holding`; a document the store refuses goes to the dead-letter topic
@@ -330,12 +333,12 @@ class HistoryWriter:
         latest: dict[str, tuple[Record, IncidentChange]] = {}
         for record, change in incidents:
             current = latest.get(change.incident.incidentId)
-            if current is None or current[1].incident.version < change.incident.version:
+            if current is None or current[1].incident.version <= change.incident.version:
                 latest[change.incident.incidentId] = (record, change)
         chosen = list(latest.values())
         ops = [
             update(
-                {"_id": c.incident.incidentId, "version": {"$lt": c.incident.version}},
+                {"_id": c.incident.incidentId, "version": {"$lte": c.incident.version}},
                 {"$set": documents.incident_document(c.incident)},
                 upsert=True,
             )
