@@ -22,6 +22,7 @@ from aggregator.deadletters import DeadLetters
 from aggregator.history.join import Work
 from aggregator.history.service import ProducerSink
 from aggregator.history.writer import HistoryWriter
+from aggregator.replay import live_incidents
 from aggregator.steps import Record
 from incident_shared import kafka
 from incident_shared.schemas.incidents import Incident, IncidentChange
@@ -103,3 +104,18 @@ async def test_an_equal_version_read_later_replaces_the_stored_one(history: tupl
     doc = await db.incidents.find_one({"_id": "inc_a"})
     assert doc is not None
     assert (doc["version"], doc["eventCount"]) == (3, 60)
+
+
+async def test_replay_reads_the_later_of_two_equal_versions_from_the_topic(
+    kafka_bootstrap: str, topics: Topics
+) -> None:
+    # What the incidents topic holds after such a restart; compaction keeps the later one too.
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for _, change in (_change("inc_a", 3, 40), _change("inc_a", 3, 55)):
+            await producer.send_and_wait(topics.incidents, change.model_dump_json().encode(), key=b"inc_a")
+    finally:
+        await producer.stop()
+    [incident] = await live_incidents(kafka_bootstrap, topics.incidents)
+    assert (incident.version, incident.eventCount) == (3, 55)
