@@ -3,7 +3,9 @@
 Faust owns the consumer group, the tables (changelog-backed state) and the producer; everything
 else is in steps that know nothing of Faust (`steps.py`): each agent turns a batch of Faust
 messages into `Record`s and submits them to its chain, and Faust acknowledges the batch once the
-chain returns, i.e. after every side effect it stands for.
+chain returns, i.e. after every side effect it stands for. A batch the chain did not finish (the
+worker stopped or failed in the middle of it) is never acknowledged (`withhold_acks`): the next
+worker replays it.
 
     events        DecodeEvents -> ForwardMiskeyed -> Correlate -+
     re-keyed      DecodeEvents -------------------> Correlate -+
@@ -29,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -242,9 +244,17 @@ def build_app(settings: AggregatorSettings, *, registry: CollectorRegistry | Non
 
         async def feed(stream: Any) -> None:
             async for batch in stream.take_events(size, within=within):
-                await rt.outputs_ready.wait()
-                started = time.perf_counter()
-                await chain.submit([to_record(ev.message) for ev in batch])
+                try:
+                    await rt.outputs_ready.wait()
+                    started = time.perf_counter()
+                    await chain.submit([to_record(ev.message) for ev in batch])
+                except BaseException as exc:
+                    withhold_acks(batch)
+                    log.warning(
+                        "a batch was not finished; it is left unacknowledged, for the next worker to replay",
+                        extra={"agent": name, "records": len(batch), "why": type(exc).__name__},
+                    )
+                    raise
                 if events:
                     rt.consuming = True
                     rt.last_batch = time.monotonic()
@@ -299,6 +309,22 @@ def build_app(settings: AggregatorSettings, *, registry: CollectorRegistry | Non
 
     _add_pages(app, rt)
     return app
+
+
+def withhold_acks(batch: Sequence[Any]) -> None:
+    """Keeps a batch that did not go through its chain from being acknowledged.
+
+    `take_events` acknowledges a batch in a `finally`, so also when the chain failed in the middle
+    of it (the worker then stops) or the agent's task was cancelled, and the worker's last commit
+    can then record offsets whose effect never reached the engine's state: the next worker starts
+    after them, from the state before them, and the incidents lack those events. Marking the
+    messages as acknowledged already makes that late ack a no-op: their offsets are never
+    committed, and the next worker replays the batch from the state saved before it (its own
+    earlier results, if some were published, are harmless: see `publish.py`). A graceful stop
+    (SIGTERM) ends an agent's stream and waits for the batch in flight to finish.
+    """
+    for event in batch:
+        event.message.acked = True
 
 
 def hold_deliveries_until_seek(app: faust.App) -> None:
