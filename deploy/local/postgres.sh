@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # PostgreSQL for the local MongoDB-protocol server: FerretDB keeps its data here (see mongo.sh).
 #
-#   deploy/local/postgres.sh install        check that the server binaries are there (apt: postgresql)
+#   deploy/local/postgres.sh install        the server binaries (apt-get install postgresql, as root)
 #   deploy/local/postgres.sh start          initialise once, start, apply postgres/ferretdb-indexes.sql
 #   deploy/local/postgres.sh createdb NAME  create database NAME if missing (one per FerretDB instance)
 #   deploy/local/postgres.sh url NAME       the URL FerretDB connects with, for database NAME
@@ -32,8 +32,15 @@ bindir() {
 }
 
 install() {
+  bindir >/dev/null && return 0
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+    say "installing the PostgreSQL server from the distribution's packages (apt-get install postgresql)"
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  fi
   bindir >/dev/null || die "the PostgreSQL server is needed for the local MongoDB-protocol server: \
-apt-get install postgresql (its binaries land in /usr/lib/postgresql/<version>/bin)"
+sudo apt-get install postgresql (its binaries land in /usr/lib/postgresql/<version>/bin), \
+or run with MONGO_BACKEND=sqlite"
 }
 
 # as_owner COMMAND...: runs COMMAND as the owner of the data (the `postgres` user when we are root).
