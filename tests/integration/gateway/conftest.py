@@ -14,7 +14,9 @@ from pymongo import AsyncMongoClient
 
 from incident_shared.topics import Topics
 from ingest_gateway.app import build_app
+from ingest_gateway.appkeys import INCIDENT_READER, INCIDENT_VIEW
 from ingest_gateway.settings import GatewaySettings
+from support.incident_records import publish_incidents, wait_for_versions
 
 GatewayFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 
@@ -47,7 +49,23 @@ async def make_gateway(
 
 @pytest.fixture
 async def gateway(make_gateway: GatewayFactory) -> TestClient[Any, Any]:
-    return await make_gateway()
+    client = await make_gateway()
+    # Incident reads answer 503 until the view has read the incidents topic: wait for it.
+    await asyncio.wait_for(client.server.app[INCIDENT_READER].ready.wait(), 30)
+    return client
+
+
+@pytest.fixture
+def publish(kafka_bootstrap: str, topics: Topics) -> Callable[..., Awaitable[None]]:
+    """`await publish(gateway, incidents)`: publishes incident changes to this test's topic, as the
+    aggregator does, and waits until the gateway's incident view holds them."""
+
+    async def send(gateway: TestClient[Any, Any], incidents: list[dict[str, Any]]) -> None:
+        await publish_incidents(kafka_bootstrap, topics.incidents, incidents)
+        versions = {i["incidentId"]: i["version"] for i in incidents}
+        await wait_for_versions(gateway.server.app[INCIDENT_VIEW], versions)
+
+    return send
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from functools import partial
 from importlib.resources import files
 from typing import Any
@@ -18,7 +19,8 @@ from incident_shared.kafka import make_producer, probe_kafka
 from incident_shared.topology import CorrelationKeys, load_topology
 from incident_shared.web.health import Check, add_health_routes, json_response
 from ingest_gateway import middleware, proxy
-from ingest_gateway.appkeys import HTTP, METRICS, MONGO, PUBLISHER, REGISTRY, SETTINGS
+from ingest_gateway.appkeys import HTTP, INCIDENT_READER, INCIDENT_VIEW, METRICS, MONGO, PUBLISHER, REGISTRY, SETTINGS
+from ingest_gateway.incident_view import IncidentView, IncidentViewReader
 from ingest_gateway.metrics import GatewayMetrics
 from ingest_gateway.publisher import EventPublisher
 from ingest_gateway.routes import alertmanager, events, incidents
@@ -58,6 +60,23 @@ async def _mongo_ctx(app: web.Application) -> AsyncIterator[None]:
     await client.close()
 
 
+async def _incident_view_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    view = IncidentView(timedelta(days=settings.incident_retention_days))
+    reader = IncidentViewReader(
+        view,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        topic=settings.topics.incidents,
+        on_bad_record=lambda _: app[METRICS].view_bad_records.inc(),
+    )
+    app[INCIDENT_VIEW] = view
+    app[INCIDENT_READER] = reader
+    app[METRICS].view_incidents.set_function(lambda: len(view))
+    await reader.start()
+    yield
+    await reader.stop()
+
+
 async def _http_ctx(app: web.Application) -> AsyncIterator[None]:
     async with aiohttp.ClientSession() as session:
         app[HTTP] = session
@@ -75,7 +94,7 @@ def build_app(settings: GatewaySettings, registry: CollectorRegistry | None = No
     app[METRICS] = GatewayMetrics.create(app[REGISTRY])
     app[OPENAPI] = load_openapi()
     app[proxy.WEBSOCKETS] = set()
-    app.cleanup_ctx.extend([_http_ctx, _kafka_ctx, _mongo_ctx])
+    app.cleanup_ctx.extend([_http_ctx, _kafka_ctx, _mongo_ctx, _incident_view_ctx])
     app.on_shutdown.append(proxy.close_websockets)
 
     app.router.add_routes(events.routes)
@@ -96,11 +115,22 @@ def build_app(settings: GatewaySettings, registry: CollectorRegistry | None = No
     async def mongo_probe() -> str:
         return await mongo.probe_mongo(app[MONGO].client)
 
+    async def view_probe() -> str:
+        reader = app[INCIDENT_READER]
+        if not reader.ready.is_set():
+            raise RuntimeError(f"loading the {reader.topic} topic: {len(reader.view)} incidents so far")
+        return f"{len(reader.view)} incidents"
+
     add_health_routes(
         app,
         service="ingest-gateway",
         version=VERSION,
-        checks=[Check("kafka", kafka_probe), Check("mongodb", mongo_probe)],
+        checks=[
+            Check("kafka", kafka_probe),
+            Check("mongodb", mongo_probe),
+            # Reported, not required: ingest must not wait for the incident lists to load.
+            Check("incident-view", view_probe, required=False),
+        ],
         registry=app[REGISTRY],
     )
     if not settings.tokens:

@@ -9,6 +9,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from pymongo.asynchronous.database import AsyncDatabase
 
+from ingest_gateway.incident_view import IncidentView, IncidentViewReader
 from ingest_gateway.metrics import GatewayMetrics
 from ingest_gateway.publisher import EventPublisher
 from ingest_gateway.settings import GatewaySettings
@@ -19,3 +20,5 @@ METRICS = web.AppKey("metrics", GatewayMetrics)
 PUBLISHER = web.AppKey("publisher", EventPublisher)
 MONGO = web.AppKey("mongo", AsyncDatabase[dict[str, Any]])
 HTTP = web.AppKey("http", aiohttp.ClientSession)
+INCIDENT_READER = web.AppKey("incident_reader", IncidentViewReader)
+INCIDENT_VIEW = web.AppKey("incident_view", IncidentView)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -18,6 +18,8 @@ class GatewayMetrics:
     produce_seconds: Histogram
     produce_errors: Counter
     commands: Counter
+    view_incidents: Gauge
+    view_bad_records: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> GatewayMetrics:
@@ -63,6 +65,16 @@ class GatewayMetrics:
                 "ingest_gateway_incident_commands_total",
                 "Incident commands sent, by action and outcome",
                 ["action", "outcome"],
+                registry=registry,
+            ),
+            view_incidents=Gauge(
+                "ingest_gateway_incident_view_incidents",
+                "Incidents held by the incident view (lists, open incidents, statistics)",
+                registry=registry,
+            ),
+            view_bad_records=Counter(
+                "ingest_gateway_incident_view_bad_records_total",
+                "Records of the incidents topic skipped because they are not incident changes",
                 registry=registry,
             ),
         )

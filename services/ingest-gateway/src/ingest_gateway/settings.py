@@ -6,10 +6,10 @@ from functools import cached_property
 
 from pydantic import Field, SecretStr
 
-from incident_shared.settings import CommonSettings
+from incident_shared.settings import CommonSettings, RetentionSettings
 
 
-class GatewaySettings(CommonSettings):
+class GatewaySettings(CommonSettings, RetentionSettings):
     host: str = Field("0.0.0.0", validation_alias="HOST")  # noqa: S104 - a service listens on all interfaces
     port: int = Field(5000, validation_alias="PORT")
     # Comma-separated bearer tokens that may write (POST/PATCH). Empty: the API is open.
