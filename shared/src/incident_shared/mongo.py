@@ -10,9 +10,10 @@ change streams or aggregation beyond `$match`/`$group`/`$sum`.
 decoding every matching document (about a quarter of a millisecond of CPU per stored event), and
 pushes down to its storage only equality on top-level fields (served by an index there) and `_id`.
 So every read names its documents by equality on a *bucket* of event time, never by a range or a
-sort over a collection: an event by `_id`; a page of events bucket by bucket (`hour`, then `minute`,
-newest first: see the gateway's `history` module); rollups by `hour`. Each stored document carries
-its buckets, computed here when it is built. On MongoDB the same shapes are plain index lookups.
+sort over a collection: an event by `_id`; a page of events bucket by bucket (`day`, `hour`, then
+`minute`, newest first: see the gateway's `history` module); rollups by `hour`; retention deletes by
+`day` and `hour`. Each stored document carries its buckets, computed here when it is built. On
+MongoDB the same shapes are plain index lookups.
 """
 
 from __future__ import annotations
@@ -37,11 +38,12 @@ INCIDENTS: Final = "incidents"
 EVENT_ROLLUPS: Final = "event_rollups"  # one document per (minute, service, severity)
 
 # Fields a stored document carries for the store's own use; the API never shows them.
-STORE_FIELDS: Final = frozenset({"_id", "minute", "hour", "lastSeenDay"})
+STORE_FIELDS: Final = frozenset({"_id", "minute", "hour", "day", "lastSeenDay"})
 
 INDEXES: Final[dict[str, list[IndexModel]]] = {
     EVENTS: [
-        # A page of events reads one hour, or one minute, at a time; with a service, or not.
+        # A page of events reads one day, hour or minute at a time; with a service, or not.
+        IndexModel([("day", ASCENDING), ("service", ASCENDING)], name="day_service"),
         IndexModel([("hour", ASCENDING), ("service", ASCENDING)], name="hour_service"),
         IndexModel([("minute", ASCENDING), ("service", ASCENDING)], name="minute_service"),
         # An incident's events: all at once when it has few, minute by minute when it has many.
@@ -53,6 +55,7 @@ INDEXES: Final[dict[str, list[IndexModel]]] = {
     ],
     EVENT_ROLLUPS: [
         IndexModel([("hour", ASCENDING)], name="hour"),
+        IndexModel([("day", ASCENDING)], name="day"),
     ],
 }
 
@@ -88,6 +91,7 @@ def event_document(
     doc["receivedAt"] = event.receivedAt
     doc["minute"] = minute_of(event.timestamp)
     doc["hour"] = hour_of(event.timestamp)
+    doc["day"] = day_of(event.timestamp)
     doc["incidentId"] = incident_id
     doc["fingerprint"] = fingerprint
     doc["template"] = template
@@ -106,11 +110,12 @@ def rollup_id(minute: datetime, service: str, severity: int) -> str:
 
 
 def rollup_document(minute: datetime, service: str, severity: int, count: int) -> dict[str, Any]:
-    """One (minute, service, severity) count, with its hour bucket."""
+    """One (minute, service, severity) count, with its hour and day buckets."""
     return {
         "_id": rollup_id(minute, service, severity),
         "minute": minute,
         "hour": hour_of(minute),
+        "day": day_of(minute),
         "service": service,
         "severity": severity,
         "count": count,

@@ -3,7 +3,8 @@
 - **Age.** On MongoDB, TTL indexes delete events (`timestamp`), incidents (`lastSeen`) and rollups
   (`minute`) past their age. A server without TTL indexes (FerretDB 1.x answers "not implemented")
   gets the same from `sweep`: it deletes whole time buckets that are past the age, each one an
-  equality lookup (`hour` of events and rollups, `lastSeenDay` of incidents), never a scan.
+  equality lookup (days that hold anything, then their hours, for events and rollups; days of
+  `lastSeenDay` for incidents), never a scan.
 - **Count.** Past `event_max_count` events, the oldest hours of events are deleted until the count
   is within it (on every server: TTL knows only age). The count is the server's own (`$collStats`).
 - **Measure.** Each sweep reports the size of each collection and the oldest event kept, for the
@@ -66,20 +67,22 @@ class RetentionPolicy:
 
 @dataclass(frozen=True, slots=True)
 class _Aged:
-    """One collection's age rule: its TTL field, and the bucket field a sweep deletes by."""
+    """One collection's age rule: its TTL field, and the buckets a sweep finds and deletes by."""
 
     collection: str
     ttl_field: str
-    bucket_field: str
-    bucket: timedelta
+    day_field: str
+    hourly: bool  # deleted hour by hour (`hour`), within the days that hold any; else by day
     max_age: Callable[[RetentionPolicy], timedelta]
 
 
 _AGED: Final = (
-    _Aged(mongo.EVENTS, "timestamp", "hour", timedelta(hours=1), lambda p: p.event_max_age),
-    _Aged(mongo.EVENT_ROLLUPS, "minute", "hour", timedelta(hours=1), lambda p: p.rollup_max_age),
-    _Aged(mongo.INCIDENTS, "lastSeen", "lastSeenDay", timedelta(days=1), lambda p: p.incident_max_age),
+    _Aged(mongo.EVENTS, "timestamp", "day", True, lambda p: p.event_max_age),
+    _Aged(mongo.EVENT_ROLLUPS, "minute", "day", True, lambda p: p.rollup_max_age),
+    _Aged(mongo.INCIDENTS, "lastSeen", "lastSeenDay", False, lambda p: p.incident_max_age),
 )
+_HOUR: Final = timedelta(hours=1)
+_DAY: Final = timedelta(days=1)
 
 
 @dataclass(slots=True)
@@ -221,22 +224,24 @@ class Retention:
         return report
 
     async def _delete_aged(self, rule: _Aged, now: datetime, *, deep: bool) -> int:
-        """Deletes every bucket wholly older than the rule's cutoff, newest first, back to the span
-        in which a bucket can still be non-empty."""
+        """Deletes every bucket wholly older than the rule's cutoff, newest first, back to the span in
+        which one can still hold documents: a day holding none costs one lookup."""
         cutoff = now - rule.max_age(self.policy)
-        bucket = self._floor(cutoff, rule.bucket) - rule.bucket  # the newest bucket wholly past
-        stop = cutoff - (self.deep_span if deep else _ROUTINE_SWEEP)
-        deleted = 0
+        stop = mongo.day_of(cutoff - (self.deep_span if deep else _ROUTINE_SWEEP))
         coll = self.db[rule.collection]
-        while bucket >= stop:
-            result = await coll.delete_many({rule.bucket_field: bucket})
-            deleted += result.deleted_count
-            bucket -= rule.bucket
+        deleted = 0
+        day = mongo.day_of(cutoff)
+        while day >= stop:
+            if not rule.hourly:
+                if day + _DAY <= cutoff:
+                    deleted += (await coll.delete_many({rule.day_field: day})).deleted_count
+            elif await coll.find_one({rule.day_field: day}, {"_id": 1}) is not None:
+                hour = min(day + _DAY, mongo.hour_of(cutoff)) - _HOUR
+                while hour >= day:
+                    deleted += (await coll.delete_many({"hour": hour})).deleted_count
+                    hour -= _HOUR
+            day -= _DAY
         return deleted
-
-    @staticmethod
-    def _floor(ts: datetime, bucket: timedelta) -> datetime:
-        return mongo.day_of(ts) if bucket >= timedelta(days=1) else mongo.hour_of(ts)
 
     async def _delete_oldest_events(self, excess: int, now: datetime) -> int:
         """Deletes hours of events, oldest first, until `excess` events are gone (rounded up to the
@@ -246,7 +251,7 @@ class Retention:
         coll = self.db[mongo.EVENTS]
         while hour is not None and hour <= now and deleted < excess:
             deleted += (await coll.delete_many({"hour": hour})).deleted_count
-            hour += timedelta(hours=1)
+            hour += _HOUR
         if deleted:
             log.info(
                 "events over the count limit deleted", extra={"deleted": deleted, "limit": self.policy.event_max_count}
@@ -254,14 +259,16 @@ class Retention:
         return deleted
 
     async def _oldest_hour(self, now: datetime) -> datetime | None:
-        """The oldest hour bucket holding an event, searched upwards from the age cutoff (anything
-        older is gone, or about to be): one equality lookup per empty hour."""
-        hour = mongo.hour_of(now - self.policy.event_max_age)
+        """The oldest hour bucket holding an event, searched upwards from the day of the age cutoff
+        (anything older is gone, or about to be): one equality lookup per empty day or hour."""
         coll = self.db[mongo.EVENTS]
-        while hour <= now + timedelta(hours=1):
-            if await coll.find_one({"hour": hour}, {"_id": 1}) is not None:
-                return hour
-            hour += timedelta(hours=1)
+        day = mongo.day_of(now - self.policy.event_max_age)
+        while day <= now + _DAY:
+            if await coll.find_one({"day": day}, {"_id": 1}) is not None:
+                for hour in (day + _HOUR * n for n in range(24)):
+                    if await coll.find_one({"hour": hour}, {"_id": 1}) is not None:
+                        return hour
+            day += _DAY
         return None
 
     async def oldest_event(self, now: datetime | None = None) -> datetime | None:

@@ -21,8 +21,9 @@ SERVICES = ("checkout", "auth", "search")
 
 
 def stored_events() -> list[dict[str, Any]]:
-    """About 1,200 events over the last five hours: a thin background, a busy hour, a minute with 300
-    events (a storm), an incident's 150 events, and events on both sides of an hour boundary."""
+    """About 1,300 events: a thin background over the last five hours, a busy hour, a minute with 300
+    events (a storm), an incident's 150 events, events on both sides of an hour boundary, and a few
+    on quieter days before (read a day at a time)."""
     rng = random.Random(5)
     times: list[datetime] = [NOW - timedelta(seconds=rng.uniform(0, 5 * 3600)) for _ in range(300)]
     busy = NOW - timedelta(hours=2)
@@ -31,6 +32,8 @@ def stored_events() -> list[dict[str, Any]]:
     times += [storm + timedelta(seconds=rng.uniform(0, 59.999)) for _ in range(300)]
     boundary = mongo.hour_of(NOW) - timedelta(hours=1)
     times += [boundary + timedelta(seconds=rng.uniform(-90, 90)) for _ in range(50)]
+    times += [NOW - timedelta(days=2, seconds=rng.uniform(0, 86400)) for _ in range(60)]
+    times += [NOW - timedelta(days=4, seconds=rng.uniform(0, 3600)) for _ in range(7)]
     docs = []
     for i, at in enumerate(times):
         ts = at.replace(microsecond=at.microsecond // 1000 * 1000)

@@ -5,9 +5,9 @@ A page is never "sort the matching events, take the first fifty": the local Mong
 query names a bucket of event time by equality instead (`hour`, or `minute`), which its storage
 serves from an index, and the gateway sorts the few events it gets:
 
-1. a walk goes back one hour at a time, from the newest time the page can hold to the oldest;
-2. each hour is read whole when it holds few matching events (a query with a limit tells: it
-   stops early on a busy hour), else minute by minute, newest first;
+1. a walk goes back from the newest time the page can hold to the oldest, a day at a time;
+2. a day is read whole when it holds few matching events (a query with a limit tells: it stops
+   early on a busy one), else hour by hour; an hour likewise, else minute by minute;
 3. the walk stops as soon as it holds more than a page of events: everything older is older than
    all of them.
 
@@ -34,6 +34,7 @@ from incident_shared import mongo
 # the values as `$in` (filtered by the server after decoding, so slower per bucket, never wrong).
 MAX_WALKS: Final = 8
 SPAN_MARGIN: Final = timedelta(hours=1)
+_DAY: Final = timedelta(days=1)
 _HOUR: Final = timedelta(hours=1)
 _MINUTE: Final = timedelta(minutes=1)
 Doc = dict[str, Any]
@@ -80,15 +81,27 @@ class _Walk:
         if self.whole_limit:
             self.found = await self.coll.find(self._filter({})).to_list()
             return self.found
-        for hour in mongo.hours_between(self.newest, self.oldest):
-            docs = await self.coll.find(self._filter({"hour": hour})).limit(probe + 1).to_list()
-            if len(docs) <= probe:
-                self.found.extend(docs)
-            else:
-                await self._minutes(hour, want)
-            if len(self.found) >= want:
-                break
+        first_day = mongo.day_of(self.newest)
+        day = first_day
+        while day >= mongo.day_of(self.oldest) and len(self.found) < want:
+            # The walk's first day is where a live page starts: busy, not worth a probe. An older
+            # day is probed, and read whole when it holds few (a rare service, a quiet week).
+            if day == first_day or not await self._whole(self._filter({"day": day}), probe):
+                for hour in mongo.hours_between(min(self.newest, day + _DAY - _MINUTE), max(self.oldest, day)):
+                    if not await self._whole(self._filter({"hour": hour}), probe):
+                        await self._minutes(hour, want)
+                    if len(self.found) >= want:
+                        break
+            day -= _DAY
         return self.found
+
+    async def _whole(self, flt: dict[str, Any], probe: int) -> bool:
+        """Reads a bucket whole if it holds at most `probe` matching events; says whether it did."""
+        docs = await self.coll.find(flt).limit(probe + 1).to_list()
+        if len(docs) > probe:
+            return False
+        self.found.extend(docs)
+        return True
 
     async def _minutes(self, hour: datetime, want: int) -> None:
         minute = min(mongo.minute_of(self.newest), hour + _HOUR - _MINUTE)
