@@ -43,3 +43,5 @@ class RetentionSettings(BaseSettings):
     incident_retention_days: float = Field(30.0, gt=0, validation_alias="INCIDENT_RETENTION_DAYS")
     rollup_retention_days: float = Field(30.0, gt=0, validation_alias="ROLLUP_RETENTION_DAYS")
     retention_interval_seconds: float = Field(300.0, gt=0, validation_alias="RETENTION_INTERVAL_SECONDS")
+    # Whether this process sweeps the store (one sweeper is enough; several do no harm).
+    retention_enabled: bool = Field(True, validation_alias="RETENTION_ENABLED")

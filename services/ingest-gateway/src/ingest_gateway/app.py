@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -16,6 +18,7 @@ from prometheus_client import CollectorRegistry
 
 from incident_shared import mongo
 from incident_shared.kafka import make_producer, probe_kafka
+from incident_shared.retention import Retention, RetentionPolicy, run_periodically
 from incident_shared.topology import CorrelationKeys, load_topology
 from incident_shared.web.health import Check, add_health_routes, json_response
 from ingest_gateway import middleware, proxy
@@ -77,6 +80,23 @@ async def _incident_view_ctx(app: web.Application) -> AsyncIterator[None]:
     await reader.stop()
 
 
+async def _retention_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Sweeps the history store every RETENTION_INTERVAL_SECONDS (RETENTION_ENABLED=false: never);
+    each sweep also measures the store for the metrics."""
+    settings = app[SETTINGS]
+    if not settings.retention_enabled:
+        yield
+        return
+    retention = Retention(app[MONGO], RetentionPolicy.from_settings(settings))
+    task = asyncio.create_task(
+        run_periodically(retention, settings.retention_interval_seconds, app[METRICS].store), name="retention"
+    )
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 async def _http_ctx(app: web.Application) -> AsyncIterator[None]:
     async with aiohttp.ClientSession() as session:
         app[HTTP] = session
@@ -94,7 +114,7 @@ def build_app(settings: GatewaySettings, registry: CollectorRegistry | None = No
     app[METRICS] = GatewayMetrics.create(app[REGISTRY])
     app[OPENAPI] = load_openapi()
     app[proxy.WEBSOCKETS] = set()
-    app.cleanup_ctx.extend([_http_ctx, _kafka_ctx, _mongo_ctx, _incident_view_ctx])
+    app.cleanup_ctx.extend([_http_ctx, _kafka_ctx, _mongo_ctx, _incident_view_ctx, _retention_ctx])
     app.on_shutdown.append(proxy.close_websockets)
 
     app.router.add_routes(events.routes)

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from incident_shared.retention import RetentionMetrics
+
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -20,6 +22,7 @@ class GatewayMetrics:
     commands: Counter
     view_incidents: Gauge
     view_bad_records: Counter
+    store: RetentionMetrics
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> GatewayMetrics:
@@ -77,4 +80,7 @@ class GatewayMetrics:
                 "Records of the incidents topic skipped because they are not incident changes",
                 registry=registry,
             ),
+            # ingest_gateway_store_documents / _bytes / _oldest_event_timestamp_seconds, and
+            # ingest_gateway_retention_deleted_documents_total.
+            store=RetentionMetrics.create(registry, "ingest_gateway"),
         )
