@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from pymongo.errors import PyMongoError
 
 from incident_shared.web.health import json_response
 from ingest_gateway.appkeys import METRICS, SETTINGS
@@ -65,6 +66,16 @@ async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResp
         return json_response(
             error_body("body_too_large", f"the body is larger than {limit} bytes; split it into smaller batches"),
             status=413,
+        )
+    except PyMongoError as exc:
+        # History reads only: ingest never touches MongoDB. The store being away is not a bug here.
+        log.warning("the history store did not answer", extra={"path": request.path, "error": str(exc)[:300]})
+        return json_response(
+            error_body(
+                "store_unavailable", f"the history store (MongoDB) did not answer ({type(exc).__name__}); retry shortly"
+            ),
+            status=503,
+            headers={"Retry-After": "5"},
         )
     except web.HTTPException as exc:
         if exc.status < 400:

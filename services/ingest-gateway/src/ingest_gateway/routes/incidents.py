@@ -25,6 +25,7 @@ from incident_shared.web.health import json_response
 from ingest_gateway.appkeys import INCIDENT_READER, METRICS, MONGO, PUBLISHER, SETTINGS
 from ingest_gateway.body import read_json
 from ingest_gateway.errors import ApiError
+from ingest_gateway.history import READ_TIMEOUT_MS
 from ingest_gateway.incident_view import Entry, IncidentFilter, IncidentView
 from ingest_gateway.publisher import KafkaUnavailableError
 from ingest_gateway.query import (
@@ -122,7 +123,7 @@ async def get_incident(request: web.Request) -> web.Response:
     """The whole incident, from the store; one the store does not have yet (the projection lags a
     little behind the topic) comes from the view, in its list form."""
     incident_id = request.match_info["incidentId"]
-    doc = await request.app[MONGO][mongo.INCIDENTS].find_one({"_id": incident_id})
+    doc = await request.app[MONGO][mongo.INCIDENTS].find_one({"_id": incident_id}, max_time_ms=READ_TIMEOUT_MS)
     if doc is not None:
         return json_response({"success": True, "data": mongo.public(doc)})
     entry = _find(request, incident_id)
