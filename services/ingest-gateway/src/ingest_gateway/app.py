@@ -22,12 +22,25 @@ from incident_shared.retention import Retention, RetentionPolicy, run_periodical
 from incident_shared.topology import CorrelationKeys, load_topology
 from incident_shared.web.health import Check, add_health_routes, json_response
 from ingest_gateway import middleware, proxy
-from ingest_gateway.appkeys import HTTP, INCIDENT_READER, INCIDENT_VIEW, METRICS, MONGO, PUBLISHER, REGISTRY, SETTINGS
+from ingest_gateway.appkeys import (
+    BUSY_HOURS,
+    HTTP,
+    INCIDENT_READER,
+    INCIDENT_VIEW,
+    METRICS,
+    MONGO,
+    PUBLISHER,
+    REGISTRY,
+    SETTINGS,
+    SHARED_READS,
+)
+from ingest_gateway.history import BusyHours
 from ingest_gateway.incident_view import IncidentView, IncidentViewReader
 from ingest_gateway.metrics import GatewayMetrics
 from ingest_gateway.publisher import EventPublisher
 from ingest_gateway.routes import alertmanager, events, incidents
 from ingest_gateway.settings import GatewaySettings
+from ingest_gateway.singleflight import SingleFlight
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +126,8 @@ def build_app(settings: GatewaySettings, registry: CollectorRegistry | None = No
     app[REGISTRY] = registry or CollectorRegistry()
     app[METRICS] = GatewayMetrics.create(app[REGISTRY])
     app[OPENAPI] = load_openapi()
+    app[BUSY_HOURS] = BusyHours()
+    app[SHARED_READS] = SingleFlight()
     app[proxy.WEBSOCKETS] = set()
     app.cleanup_ctx.extend([_http_ctx, _kafka_ctx, _mongo_ctx, _incident_view_ctx, _retention_ctx])
     app.on_shutdown.append(proxy.close_websockets)

@@ -10,13 +10,14 @@ from typing import Any
 from aiohttp import web
 
 from incident_shared import mongo
+from incident_shared.codec import dumps
 from incident_shared.schemas import Event, EventValidationError, parse_event
 from incident_shared.timeutil import epoch_ms, from_epoch_ms, iso, utcnow
 from incident_shared.web.health import json_response
-from ingest_gateway.appkeys import INCIDENT_VIEW, METRICS, MONGO, PUBLISHER, SETTINGS
+from ingest_gateway.appkeys import BUSY_HOURS, INCIDENT_VIEW, METRICS, MONGO, PUBLISHER, SETTINGS, SHARED_READS
 from ingest_gateway.body import read_json
 from ingest_gateway.errors import ApiError
-from ingest_gateway.history import EventQuery, IncidentSpan, newest_events
+from ingest_gateway.history import READ_TIMEOUT_MS, EventQuery, IncidentSpan, newest_events
 from ingest_gateway.publisher import KafkaUnavailableError
 from ingest_gateway.query import decode_cursor, encode_cursor, get_int, get_int_list, get_str_list, get_time
 
@@ -151,28 +152,52 @@ async def list_events(request: web.Request) -> web.Response:
         before=before,
     )
     settings = request.app[SETTINGS]
-    docs, more = await newest_events(
-        request.app[MONGO][mongo.EVENTS],
-        query,
+
+    async def page() -> bytes:
+        docs, more = await newest_events(
+            request.app[MONGO][mongo.EVENTS],
+            query,
+            limit,
+            now=utcnow(),
+            retention=timedelta(days=settings.event_retention_days),
+            spans=spans,
+            hints=request.app[BUSY_HOURS],
+        )
+        next_cursor = encode_cursor(epoch_ms(docs[-1]["timestamp"]), docs[-1]["eventId"]) if more else None
+        return dumps({"success": True, "data": [mongo.public(d) for d in docs], "nextCursor": next_cursor})
+
+    key = (
+        "events",
         limit,
-        now=utcnow(),
-        retention=timedelta(days=settings.event_retention_days),
-        spans=spans,
+        tuple(query.services),
+        tuple(query.severities),
+        tuple(query.incident_ids),
+        query.since,
+        query.until,
+        query.before,
     )
-    next_cursor = encode_cursor(epoch_ms(docs[-1]["timestamp"]), docs[-1]["eventId"]) if more else None
-    return json_response({"success": True, "data": [mongo.public(d) for d in docs], "nextCursor": next_cursor})
+    body = await request.app[SHARED_READS].run(key, page)
+    return web.Response(body=body, content_type="application/json")
 
 
 @routes.get("/api/events/stats")
 async def event_stats(request: web.Request) -> web.Response:
     """Per-minute counts by severity and service, from the rollups (never a scan of events)."""
     minutes = get_int(request.query, "minutes", 60, 1, 24 * 60)
+    body = await request.app[SHARED_READS].run(("event-stats", minutes), lambda: _event_stats(request, minutes))
+    return web.Response(body=body, content_type="application/json")
+
+
+async def _event_stats(request: web.Request, minutes: int) -> bytes:
     now = utcnow()
     since = (now - timedelta(minutes=minutes)).replace(second=0, microsecond=0)
     rollups = request.app[MONGO][mongo.EVENT_ROLLUPS]
     # One equality lookup per hour bucket (a range over `minute` would read every rollup kept).
     found = await asyncio.gather(
-        *(rollups.find({"hour": h, "minute": {"$gte": since}}).to_list() for h in mongo.hours_between(now, since))
+        *(
+            rollups.find({"hour": h, "minute": {"$gte": since}}).max_time_ms(READ_TIMEOUT_MS).to_list()
+            for h in mongo.hours_between(now, since)
+        )
     )
     docs = [d for hour in found for d in hour]
 
@@ -204,7 +229,7 @@ async def event_stats(request: web.Request) -> web.Response:
         b["total"] for minute, b in per_minute.items() if recent_from <= minute < recent_from + timedelta(minutes=5)
     )
     total = sum(by_service.values())
-    return json_response(
+    return dumps(
         {
             "success": True,
             "data": {
@@ -222,7 +247,7 @@ async def event_stats(request: web.Request) -> web.Response:
 @routes.get("/api/events/{eventId}")
 async def get_event(request: web.Request) -> web.Response:
     event_id = request.match_info["eventId"]
-    doc = await request.app[MONGO][mongo.EVENTS].find_one({"_id": event_id})
+    doc = await request.app[MONGO][mongo.EVENTS].find_one({"_id": event_id}, max_time_ms=READ_TIMEOUT_MS)
     if doc is None:
         raise ApiError(
             404,
