@@ -190,8 +190,7 @@ def test_a_record_that_is_not_an_incident_change_is_refused_with_the_reason(valu
     view = IncidentView(timedelta(days=1), clock=lambda: NOW)
 
     def apply() -> None:
-        incident_data, _ = incident_of(value)
-        view.apply(incident_data)
+        view.apply(incident_of(value))
 
     with pytest.raises(BadIncidentRecordError, match=reason):
         apply()

@@ -113,7 +113,9 @@ def entry_from_incident(incident: dict[str, Any]) -> Entry:
         resolved_at=_optional_time(incident.get("resolvedAt"), "resolvedAt"),
         routing_key=str(incident.get("routingKey") or incident_id),
         last_command_id=incident.get("lastCommandId"),
-        data=orjson.dumps({k: v for k, v in incident.items() if k not in DETAIL_FIELDS}),
+        # A copy of exactly its size: orjson's own result keeps a buffer of about 16 KB, which for
+        # tens of thousands of entries held for days is most of the gateway's memory.
+        data=memoryview(orjson.dumps({k: v for k, v in incident.items() if k not in DETAIL_FIELDS})).tobytes(),
     )
 
 
@@ -161,6 +163,9 @@ class IncidentView:
         # Versions of incidents dropped for their age, so that a late older version cannot return one.
         self._expired: dict[str, int] = {}
         self._waiters: dict[str, list[tuple[str, asyncio.Future[bytes]]]] = {}
+        # Statistics go over every incident: computed at most once a second, or once per change.
+        self._changes = 0
+        self._stats: dict[int, tuple[int, float, dict[str, Any]]] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -168,7 +173,7 @@ class IncidentView:
     def get(self, incident_id: str) -> Entry | None:
         return self._entries.get(incident_id)
 
-    def apply(self, incident: dict[str, Any], raw: bytes | None = None) -> bool:
+    def apply(self, incident: dict[str, Any]) -> bool:
         """Applies one incident (as the topic carries it); returns whether it changed the view."""
         entry = entry_from_incident(incident)
         known = self._entries.get(entry.incident_id)
@@ -176,7 +181,8 @@ class IncidentView:
             return False
         if known is not None:
             self._remove(known)
-        self._resolve_waiters(entry, incident, raw)
+        self._changes += 1
+        self._resolve_waiters(entry, incident)
         if entry.last_seen < self.clock() - self.max_age:
             self._expired[entry.incident_id] = entry.version
             return known is not None
@@ -191,6 +197,7 @@ class IncidentView:
         known = self._entries.get(incident_id)
         if known is not None:
             self._remove(known)
+            self._changes += 1
 
     def _remove(self, entry: Entry) -> None:
         del self._entries[entry.incident_id]
@@ -207,6 +214,7 @@ class IncidentView:
             self._open.pop(entry.incident_id, None)
             self._expired[entry.incident_id] = entry.version
         del self._by_recency[:stop]
+        self._changes += stop
         return stop
 
     def page(
@@ -240,6 +248,15 @@ class IncidentView:
     def stats(self, days: int) -> dict[str, Any]:
         """Counts by status and open ones by severity, MTTA and MTTR over `days`; merged incidents left
         out (the root stands for its cascade, acknowledged and resolved with it)."""
+        cached = self._stats.get(days)
+        now = time.monotonic()
+        if cached is not None and (cached[0] == self._changes or now - cached[1] < 1.0):
+            return cached[2]
+        result = self._compute_stats(days)
+        self._stats[days] = (self._changes, now, result)
+        return result
+
+    def _compute_stats(self, days: int) -> dict[str, Any]:
         since = self.clock() - timedelta(days=days)
         by_status = dict.fromkeys(STATUSES, 0)
         by_severity = {str(s): 0 for s in range(1, 6)}
@@ -280,7 +297,7 @@ class IncidentView:
         if not waiting:
             self._waiters.pop(incident_id, None)
 
-    def _resolve_waiters(self, entry: Entry, incident: dict[str, Any], raw: bytes | None) -> None:
+    def _resolve_waiters(self, entry: Entry, incident: dict[str, Any]) -> None:
         waiting = self._waiters.get(entry.incident_id)
         if not waiting or entry.last_command_id is None:
             return
@@ -288,7 +305,7 @@ class IncidentView:
         for command_id, future in waiting:
             if command_id == entry.last_command_id:
                 if not future.done():
-                    future.set_result(raw if raw is not None else orjson.dumps(incident))
+                    future.set_result(orjson.dumps(incident))
             else:
                 keep.append((command_id, future))
         if keep:
@@ -297,9 +314,8 @@ class IncidentView:
             del self._waiters[entry.incident_id]
 
 
-def incident_of(value: bytes) -> tuple[dict[str, Any], bytes]:
-    """The incident inside an `incidents` record (an IncidentChange), and its JSON; raises
-    BadIncidentRecordError."""
+def incident_of(value: bytes) -> dict[str, Any]:
+    """The incident inside an `incidents` record (an IncidentChange); raises BadIncidentRecordError."""
     try:
         change = orjson.loads(value)
     except orjson.JSONDecodeError as exc:
@@ -307,7 +323,7 @@ def incident_of(value: bytes) -> tuple[dict[str, Any], bytes]:
     incident = change.get("incident") if isinstance(change, dict) else None
     if not isinstance(incident, dict):
         raise BadIncidentRecordError("no incident object in the record")
-    return incident, orjson.dumps(incident)
+    return incident
 
 
 class IncidentViewReader:
@@ -432,8 +448,7 @@ class IncidentViewReader:
                     self.view.forget(record.key.decode(errors="replace"))
                 continue
             try:
-                incident, raw = incident_of(record.value)
-                self.view.apply(incident, raw)
+                self.view.apply(incident_of(record.value))
             except BadIncidentRecordError as exc:
                 log.warning(
                     "skipped an incidents record that is not an incident change",
