@@ -10,8 +10,8 @@ change streams or aggregation beyond `$match`/`$group`/`$sum`.
 decoding every matching document (about a quarter of a millisecond of CPU per stored event), and
 pushes down to its storage only equality on top-level fields (served by an index there) and `_id`.
 So every read names its documents by equality on a *bucket* of event time, never by a range or a
-sort over a collection: an event by `_id`; a page of events bucket by bucket (`day`, `hour`, then
-`minute`, newest first: see the gateway's `history` module); rollups by `hour`; retention deletes by
+sort over a collection: an event by `_id`; a page of events bucket by bucket (`day`, `hour`,
+`tenMinutes`, `minute`, newest first: see the gateway's `history` module); rollups by `hour`; retention deletes by
 `day` and `hour`. Each stored document carries its buckets, computed here when it is built. On
 MongoDB the same shapes are plain index lookups.
 """
@@ -38,13 +38,14 @@ INCIDENTS: Final = "incidents"
 EVENT_ROLLUPS: Final = "event_rollups"  # one document per (minute, service, severity)
 
 # Fields a stored document carries for the store's own use; the API never shows them.
-STORE_FIELDS: Final = frozenset({"_id", "minute", "hour", "day", "lastSeenDay"})
+STORE_FIELDS: Final = frozenset({"_id", "minute", "tenMinutes", "hour", "day", "lastSeenDay"})
 
 INDEXES: Final[dict[str, list[IndexModel]]] = {
     EVENTS: [
-        # A page of events reads one day, hour or minute at a time; with a service, or not.
+        # A page of events reads one day, hour, ten minutes or minute at a time; with a service, or not.
         IndexModel([("day", ASCENDING), ("service", ASCENDING)], name="day_service"),
         IndexModel([("hour", ASCENDING), ("service", ASCENDING)], name="hour_service"),
+        IndexModel([("tenMinutes", ASCENDING), ("service", ASCENDING)], name="tenMinutes_service"),
         IndexModel([("minute", ASCENDING), ("service", ASCENDING)], name="minute_service"),
         # An incident's events: all at once when it has few, minute by minute when it has many.
         IndexModel([("incidentId", ASCENDING), ("minute", ASCENDING)], name="incident_minute"),
@@ -72,6 +73,10 @@ def minute_of(ts: datetime) -> datetime:
     return ts.replace(second=0, microsecond=0)
 
 
+def ten_minutes_of(ts: datetime) -> datetime:
+    return ts.replace(minute=ts.minute - ts.minute % 10, second=0, microsecond=0)
+
+
 def hour_of(ts: datetime) -> datetime:
     return ts.replace(minute=0, second=0, microsecond=0)
 
@@ -90,6 +95,7 @@ def event_document(
     doc["timestamp"] = event.timestamp
     doc["receivedAt"] = event.receivedAt
     doc["minute"] = minute_of(event.timestamp)
+    doc["tenMinutes"] = ten_minutes_of(event.timestamp)
     doc["hour"] = hour_of(event.timestamp)
     doc["day"] = day_of(event.timestamp)
     doc["incidentId"] = incident_id

@@ -23,7 +23,7 @@ from incident_shared.topology import CorrelationKeys, load_topology
 from incident_shared.web.health import Check, add_health_routes, json_response
 from ingest_gateway import middleware, proxy
 from ingest_gateway.appkeys import (
-    BUSY_HOURS,
+    BUSY_BUCKETS,
     HTTP,
     INCIDENT_READER,
     INCIDENT_VIEW,
@@ -34,7 +34,7 @@ from ingest_gateway.appkeys import (
     SETTINGS,
     SHARED_READS,
 )
-from ingest_gateway.history import BusyHours
+from ingest_gateway.history import BusyBuckets
 from ingest_gateway.incident_view import IncidentView, IncidentViewReader
 from ingest_gateway.metrics import GatewayMetrics
 from ingest_gateway.publisher import EventPublisher
@@ -126,7 +126,7 @@ def build_app(settings: GatewaySettings, registry: CollectorRegistry | None = No
     app[REGISTRY] = registry or CollectorRegistry()
     app[METRICS] = GatewayMetrics.create(app[REGISTRY])
     app[OPENAPI] = load_openapi()
-    app[BUSY_HOURS] = BusyHours()
+    app[BUSY_BUCKETS] = BusyBuckets()
     app[SHARED_READS] = SingleFlight()
     app[proxy.WEBSOCKETS] = set()
     app.cleanup_ctx.extend([_http_ctx, _kafka_ctx, _mongo_ctx, _incident_view_ctx, _retention_ctx])

@@ -9,7 +9,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from pymongo.asynchronous.database import AsyncDatabase
 
-from ingest_gateway.history import BusyHours
+from ingest_gateway.history import BusyBuckets
 from ingest_gateway.incident_view import IncidentView, IncidentViewReader
 from ingest_gateway.metrics import GatewayMetrics
 from ingest_gateway.publisher import EventPublisher
@@ -24,5 +24,5 @@ MONGO = web.AppKey("mongo", AsyncDatabase[dict[str, Any]])
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 INCIDENT_READER = web.AppKey("incident_reader", IncidentViewReader)
 INCIDENT_VIEW = web.AppKey("incident_view", IncidentView)
-BUSY_HOURS = web.AppKey("busy_hours", BusyHours)
+BUSY_BUCKETS = web.AppKey("busy_buckets", BusyBuckets)
 SHARED_READS = web.AppKey("shared_reads", SingleFlight[bytes])

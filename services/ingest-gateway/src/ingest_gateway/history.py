@@ -7,15 +7,16 @@ serves from an index, and the gateway sorts the few events it gets:
 
 1. a walk goes back from the newest time the page can hold to the oldest, a day at a time;
 2. a day is read whole when it holds few matching events (a query with a limit tells: it stops
-   early on a busy one), else hour by hour; an hour likewise, else minute by minute;
+   early on a busy one), else hour by hour; an hour likewise, else ten minutes at a time; those
+   likewise, else minute by minute;
 3. the walk stops as soon as it holds more than a page of events: everything older is older than
    all of them.
 
 An incident's events are read whole when the incident has few of them, and its walk covers only the
 time the incident spans. Equality filters (a service, an incident, a severity) go into each query,
 where the server filters before decoding; several values run one walk per value, merged. What a
-walk learns about busy hours is kept for a minute (`BusyHours`), so that the next page of the same
-filter does not probe them again. On MongoDB each query is an index lookup (`mongo.INDEXES`).
+walk learns about busy buckets is kept for a minute (`BusyBuckets`), so that the next page of the
+same filter does not probe them again. On MongoDB each query is an index lookup (`mongo.INDEXES`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -40,9 +41,14 @@ READ_TIMEOUT_MS: Final = 30_000
 # the values as `$in` (filtered by the server after decoding, so slower per bucket, never wrong).
 MAX_WALKS: Final = 8
 SPAN_MARGIN: Final = timedelta(hours=1)
-_DAY: Final = timedelta(days=1)
-_HOUR: Final = timedelta(hours=1)
 _MINUTE: Final = timedelta(minutes=1)
+# The buckets a walk reads, coarsest first: (field, length, the bucket a time falls in).
+LEVELS: Final[tuple[tuple[str, timedelta, Callable[[datetime], datetime]], ...]] = (
+    ("day", timedelta(days=1), mongo.day_of),
+    ("hour", timedelta(hours=1), mongo.hour_of),
+    ("tenMinutes", timedelta(minutes=10), mongo.ten_minutes_of),
+    ("minute", _MINUTE, mongo.minute_of),
+)
 Doc = dict[str, Any]
 
 
@@ -68,10 +74,10 @@ class IncidentSpan:
     event_count: int
 
 
-class BusyHours:
-    """Hours that recent walks found busy for a filter (more matching events than a probe reads):
-    the next walk of that filter reads them minute by minute at once. Remembered for `ttl` seconds;
-    a busy past hour stays busy, and the current one only grows."""
+class BusyBuckets:
+    """Buckets that recent walks found busy for a filter (more matching events than a probe reads):
+    the next walk of that filter reads them by their finer buckets at once. Remembered for `ttl`
+    seconds; a busy past bucket stays busy, and the current one only grows."""
 
     def __init__(self, ttl: float = 60.0, limit: int = 10_000) -> None:
         self.ttl = ttl
@@ -92,8 +98,11 @@ class BusyHours:
 class _Walk:
     """One walk: fixed equality filters, the rest of the filter, and the time it may cover.
 
-    It adapts to what it finds: once an hour proves busy, the next ones go straight to minutes (a
-    probe would only tell again); once a whole day proved quiet, the next day is tried whole.
+    It adapts to what it finds. A bucket is probed (read whole if it holds few matching events)
+    unless it is known busy: found busy by a recent walk of the same filter (`BusyBuckets`), or its
+    newer neighbour was; a busy one is read by its finer buckets. Days are special: the walk's first
+    day (busy, in a live system) is never probed, and an older one only after a quiet day, because
+    a probe of a busy day costs the whole day's index entries.
     """
 
     coll: AsyncCollection[Doc]
@@ -102,7 +111,7 @@ class _Walk:
     newest: datetime
     oldest: datetime
     whole_limit: int  # at most this many matching events: read in one query (the incident case)
-    hints: BusyHours
+    hints: BusyBuckets
     found: list[Doc] = field(default_factory=list)
     queries: int = 0
 
@@ -116,23 +125,34 @@ class _Walk:
     async def run(self, want: int, probe: int) -> list[Doc]:
         if self.whole_limit:
             self.found = await self._find(self._filter({}))
-            return self.found
-        busy_hour = False
-        quiet_day = False
-        day = mongo.day_of(self.newest)
-        while day >= mongo.day_of(self.oldest) and len(self.found) < want:
-            before = len(self.found)
-            if not (quiet_day and await self._whole(self._filter({"day": day}), probe)):
-                for hour in mongo.hours_between(min(self.newest, day + _DAY - _MINUTE), max(self.oldest, day)):
-                    key = (hour, *sorted(self.equal.items()))
-                    if busy_hour or self.hints.busy(key) or not await self._whole(self._filter({"hour": hour}), probe):
-                        self.hints.mark(key)
-                        busy_hour = await self._minutes(hour, want) > probe
-                    if len(self.found) >= want:
-                        break
-            quiet_day = len(self.found) - before <= probe
-            day -= _DAY
+        else:
+            await self._level(0, self.newest, self.oldest, want, probe)
         return self.found
+
+    async def _level(self, level: int, newest: datetime, oldest: datetime, want: int, probe: int) -> None:
+        """Reads the buckets of `level` from `newest`'s down to `oldest`'s, until the walk has enough."""
+        name, size, floor = LEVELS[level]
+        finest = level == len(LEVELS) - 1
+        busy_before = False
+        quiet_before = False
+        bucket = floor(newest)
+        while bucket >= floor(oldest) and len(self.found) < want:
+            flt = self._filter({name: bucket})
+            if finest:
+                self.found.extend(await self._find(flt))
+            else:
+                before = len(self.found)
+                key = (name, bucket, *sorted(self.equal.items()))
+                known_busy = self.hints.busy(key)
+                worth = quiet_before if level == 0 else not busy_before
+                if not (worth and not known_busy and await self._whole(flt, probe)):
+                    if worth and not known_busy:
+                        self.hints.mark(key)  # the probe said so
+                    inner_newest = min(newest, bucket + size - _MINUTE)
+                    await self._level(level + 1, inner_newest, max(oldest, bucket), want, probe)
+                gave = len(self.found) - before
+                busy_before, quiet_before = gave > probe, gave <= probe
+            bucket -= size
 
     async def _whole(self, flt: dict[str, Any], probe: int) -> bool:
         """Reads a bucket whole if it holds at most `probe` matching events; says whether it did."""
@@ -141,19 +161,6 @@ class _Walk:
             return False
         self.found.extend(docs)
         return True
-
-    async def _minutes(self, hour: datetime, want: int) -> int:
-        """Reads `hour` minute by minute, newest first, until the walk has enough; returns how many
-        events the hour gave per minute read, at most (its busiest minute)."""
-        minute = min(mongo.minute_of(self.newest), hour + _HOUR - _MINUTE)
-        stop = max(hour, mongo.minute_of(self.oldest))
-        busiest = 0
-        while minute >= stop and len(self.found) < want:
-            docs = await self._find(self._filter({"minute": minute}))
-            self.found.extend(docs)
-            busiest = max(busiest, len(docs))
-            minute -= _MINUTE
-        return busiest * 60
 
 
 def _key(doc: Doc) -> tuple[datetime, str]:
@@ -168,7 +175,7 @@ async def newest_events(
     now: datetime,
     retention: timedelta,
     spans: dict[str, IncidentSpan] | None = None,
-    hints: BusyHours | None = None,
+    hints: BusyBuckets | None = None,
 ) -> tuple[list[Doc], bool]:
     """The newest `limit` events matching `q`, newest first, and whether there are more."""
     newest = now + timedelta(minutes=5)  # the furthest ahead an event's time may be (its validation)
@@ -206,7 +213,7 @@ async def newest_events(
         oldest=oldest,
         spans=spans or {},
         probe=probe,
-        hints=hints or BusyHours(),
+        hints=hints or BusyBuckets(),
     )
     results = await asyncio.gather(*(w.run(want, probe) for w in walks))
     docs = sorted(itertools.chain.from_iterable(results), key=_key, reverse=True)
@@ -222,7 +229,7 @@ def _plan(
     oldest: datetime,
     spans: dict[str, IncidentSpan],
     probe: int,
-    hints: BusyHours,
+    hints: BusyBuckets,
 ) -> list[_Walk]:
     """One walk per combination of the filter values, or fewer walks with `$in` past MAX_WALKS."""
     rest = dict(rest)

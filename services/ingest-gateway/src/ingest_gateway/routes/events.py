@@ -14,7 +14,7 @@ from incident_shared.codec import dumps
 from incident_shared.schemas import Event, EventValidationError, parse_event
 from incident_shared.timeutil import epoch_ms, from_epoch_ms, iso, utcnow
 from incident_shared.web.health import json_response
-from ingest_gateway.appkeys import BUSY_HOURS, INCIDENT_VIEW, METRICS, MONGO, PUBLISHER, SETTINGS, SHARED_READS
+from ingest_gateway.appkeys import BUSY_BUCKETS, INCIDENT_VIEW, METRICS, MONGO, PUBLISHER, SETTINGS, SHARED_READS
 from ingest_gateway.body import read_json
 from ingest_gateway.errors import ApiError
 from ingest_gateway.history import READ_TIMEOUT_MS, EventQuery, IncidentSpan, newest_events
@@ -161,7 +161,7 @@ async def list_events(request: web.Request) -> web.Response:
             now=utcnow(),
             retention=timedelta(days=settings.event_retention_days),
             spans=spans,
-            hints=request.app[BUSY_HOURS],
+            hints=request.app[BUSY_BUCKETS],
         )
         next_cursor = encode_cursor(epoch_ms(docs[-1]["timestamp"]), docs[-1]["eventId"]) if more else None
         return dumps({"success": True, "data": [mongo.public(d) for d in docs], "nextCursor": next_cursor})
