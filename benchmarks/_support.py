@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import json
 import os
 import shutil
 import socket
@@ -12,6 +15,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = str(ROOT / ".venv/bin/python")
@@ -57,6 +61,22 @@ def process(args: list[str], env: Mapping[str, str], ready_url: str | None = Non
         log.close()
 
 
+@contextmanager
+def gateway_process(topic_prefix: str) -> Iterator[str]:
+    """An ingest gateway process on a free port, writing to topics under `topic_prefix`; yields its URL."""
+    port = free_port()
+    env = {
+        "PORT": str(port),
+        "KAFKA_TOPIC_PREFIX": topic_prefix,
+        "MONGODB_URI": MONGO,
+        "KAFKA_BOOTSTRAP_SERVERS": KAFKA,
+        "LOG_LEVEL": "WARNING",
+    }
+    base = f"http://127.0.0.1:{port}"
+    with process([PYTHON, "-m", "ingest_gateway"], env, f"{base}/health/ready"):
+        yield base
+
+
 def vegeta() -> str:
     """The vegeta load generator (Go module proxy), built into .local/bin on first use."""
     found = shutil.which("vegeta") or str(ROOT / ".local/bin/vegeta")
@@ -68,6 +88,51 @@ def vegeta() -> str:
             check=True,
         )
     return found
+
+
+async def post_repeatedly(
+    url: str, body: bytes, content_type: str, *, per_request: int, seconds: float, concurrency: int = 4
+) -> float:
+    """Posts `body` (holding `per_request` items) for `seconds`, `concurrency` requests at a time, and
+    returns items per second. Any answer but 200 or 201 stops the run with an error."""
+    import aiohttp  # noqa: PLC0415 - not every benchmark needs an HTTP client
+
+    sent = 0
+    start = time.perf_counter()
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        nonlocal sent
+        while time.perf_counter() - start < seconds:
+            async with session.post(url, data=body, headers={"Content-Type": content_type}) as resp:
+                if resp.status not in (200, 201):
+                    raise RuntimeError(f"{url} answered {resp.status}: {await resp.text()}")
+                await resp.read()
+            sent += per_request
+
+    async with aiohttp.ClientSession() as session:
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+    return sent / (time.perf_counter() - start)
+
+
+def attack(url: str, body: bytes, rate: int, duration: str, workers: int = 64) -> dict[str, Any]:
+    """Runs vegeta against `url` (POST `body` as JSON; rate 0: as fast as `workers` allow) and
+    returns its JSON report."""
+    target = {
+        "method": "POST",
+        "url": url,
+        "header": {"Content-Type": ["application/json"]},
+        "body": base64.b64encode(body).decode(),
+    }
+    tool = vegeta()
+    attack_cmd = [tool, "attack", "-format=json", f"-rate={rate}", f"-duration={duration}", "-timeout=10s"]
+    if rate == 0:
+        attack_cmd += [f"-max-workers={workers}", f"-workers={workers}"]
+    result = subprocess.run(attack_cmd, input=json.dumps(target).encode() + b"\n", capture_output=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"vegeta failed: {result.stderr.decode()[-500:]}")
+    report = subprocess.run([tool, "report", "-type=json"], input=result.stdout, capture_output=True, check=True)
+    data: dict[str, Any] = json.loads(report.stdout)
+    return data
 
 
 def row(label: str, value: str) -> None:

@@ -12,20 +12,16 @@ Loopback only; every loop is bounded in time.
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import secrets
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import orjson
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _support import KAFKA, MONGO, PYTHON, ROOT, free_port, process, row, vegeta
+from _support import KAFKA, PYTHON, ROOT, attack, free_port, gateway_process, post_repeatedly, process, row
 
 from incident_shared.kafka import ensure_topics, make_producer
 from incident_shared.topics import Topics
@@ -67,45 +63,11 @@ async def bare_producer(topic: str) -> float:
         await producer.stop()
 
 
-async def gateway_batches(base: str, concurrency: int = 4) -> float:
+async def gateway_batches(base: str) -> float:
     body = orjson.dumps([event(i) for i in range(BATCH)])
-    sent = 0
-    start = time.perf_counter()
-
-    async def worker(session: aiohttp.ClientSession) -> None:
-        nonlocal sent
-        while time.perf_counter() - start < DURATION_S:
-            async with session.post(
-                f"{base}/api/events/batch", data=body, headers={"Content-Type": "application/json"}
-            ) as resp:
-                if resp.status != 201:
-                    raise RuntimeError(f"batch answered {resp.status}: {await resp.text()}")
-                await resp.read()
-            sent += BATCH
-
-    async with aiohttp.ClientSession() as session:
-        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
-    return sent / (time.perf_counter() - start)
-
-
-def attack(url: str, rate: int, duration: str, workers: int = 64) -> dict[str, Any]:
-    """Runs vegeta against `url` (POST one event); returns its JSON report."""
-    target = {
-        "method": "POST",
-        "url": url,
-        "header": {"Content-Type": ["application/json"]},
-        "body": base64.b64encode(orjson.dumps(event(1))).decode(),
-    }
-    tool = vegeta()
-    attack_cmd = [tool, "attack", "-format=json", f"-rate={rate}", f"-duration={duration}", "-timeout=10s"]
-    if rate == 0:
-        attack_cmd += [f"-max-workers={workers}", f"-workers={workers}"]
-    result = subprocess.run(attack_cmd, input=json.dumps(target).encode() + b"\n", capture_output=True, check=False)
-    if result.returncode != 0:
-        raise RuntimeError(f"vegeta failed: {result.stderr.decode()[-500:]}")
-    report = subprocess.run([tool, "report", "-type=json"], input=result.stdout, capture_output=True, check=True)
-    data: dict[str, Any] = json.loads(report.stdout)
-    return data
+    return await post_repeatedly(
+        f"{base}/api/events/batch", body, "application/json", per_request=BATCH, seconds=DURATION_S
+    )
 
 
 async def main() -> None:
@@ -114,19 +76,10 @@ async def main() -> None:
     print(f"== ingest gateway (topics {topics.prefix}*, {DURATION_S:.0f}s per run, 2-core machine)")
 
     bare_eps = await bare_producer(topics.events)
-    port = free_port()
-    env = {
-        "PORT": str(port),
-        "KAFKA_TOPIC_PREFIX": topics.prefix,
-        "MONGODB_URI": MONGO,
-        "KAFKA_BOOTSTRAP_SERVERS": KAFKA,
-        "LOG_LEVEL": "WARNING",
-    }
-    base = f"http://127.0.0.1:{port}"
-    with process([PYTHON, "-m", "ingest_gateway"], env, f"{base}/health/ready"):
+    with gateway_process(topics.prefix) as base:
         gw_eps = await gateway_batches(base)
-        single = attack(f"{base}/api/events", 0, "10s")
-        fixed = attack(f"{base}/api/events", 1000, "15s")
+        single = attack(f"{base}/api/events", orjson.dumps(event(1)), 0, "10s")
+        fixed = attack(f"{base}/api/events", orjson.dumps(event(1)), 1000, "15s")
 
     bare_port = free_port()
     with process(
@@ -134,7 +87,7 @@ async def main() -> None:
         {"PORT": str(bare_port)},
         f"http://127.0.0.1:{bare_port}/health/ready",
     ):
-        bare_single = attack(f"http://127.0.0.1:{bare_port}/api/events", 0, "10s")
+        bare_single = attack(f"http://127.0.0.1:{bare_port}/api/events", orjson.dumps(event(1)), 0, "10s")
 
     row("batch ingest via gateway (events/s)", f"{gw_eps:,.0f}")
     row("bare aiokafka producer, same payloads (events/s)", f"{bare_eps:,.0f}")

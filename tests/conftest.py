@@ -81,3 +81,11 @@ async def mongo_db_name(mongo_uri: str, unique_name: Callable[[str], str]) -> As
         await client.drop_database(name)
     finally:
         await client.close()
+
+
+@pytest.fixture
+async def mongo_db(mongo_uri: str, mongo_db_name: str) -> AsyncIterator[Any]:
+    """This test's database on the real MongoDB-protocol server (timezone-aware datetimes)."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
+    yield client[mongo_db_name]
+    await client.close()

@@ -1,6 +1,7 @@
 import { NavLink, Outlet } from "react-router";
 import { ConnectionIndicator } from "./components/ConnectionIndicator";
 import { Notices } from "./components/Feedback";
+import { TokenPrompt } from "./components/TokenPrompt";
 
 const navClass = ({ isActive }: { isActive: boolean }) =>
   `rounded-md px-3 py-1.5 text-sm font-medium ${isActive ? "bg-slate-800 text-white" : "text-slate-300 hover:bg-slate-800/60"}`;
@@ -34,6 +35,7 @@ export function AppLayout() {
         <Outlet />
       </main>
       <Notices />
+      <TokenPrompt />
     </div>
   );
 }

@@ -75,3 +75,29 @@ describe("normalizeIncident", () => {
     expect(normalizeIncident("inc_1")).toBeNull();
   });
 });
+
+describe("ApiClient with a token", () => {
+  it("sends it as a bearer token on every request", async () => {
+    const seen: Array<[string, RequestInit | undefined]> = [];
+    const fetchImpl = (async (input: RequestInfo | URL, init?: RequestInit) => {
+      seen.push([String(input), init]);
+      return new Response(JSON.stringify({ success: true, data: [] }), { status: 200 });
+    }) as typeof fetch;
+    const client = new ApiClient({ baseUrl: "http://api", fetchImpl, token: () => "reader-1" });
+    await client.activeIncidents();
+    expect((seen[0]?.[1]?.headers as Record<string, string>).Authorization).toBe("Bearer reader-1");
+  });
+
+  it("asks for a token when the API answers 401", async () => {
+    const { tokenRequired, setToken } = await import("./auth");
+    setToken(null);
+    const client = new ApiClient({
+      baseUrl: "http://api",
+      fetchImpl: (async () =>
+        new Response(JSON.stringify({ success: false, error: { code: "unauthorized", message: "reading needs a token" } }), { status: 401 })) as typeof fetch,
+      token: () => null,
+    });
+    await expect(client.activeIncidents()).rejects.toMatchObject({ status: 401, code: "unauthorized" });
+    expect(tokenRequired()).toBe(true);
+  });
+});

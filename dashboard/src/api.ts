@@ -5,6 +5,7 @@
  * being strings even when the server omits an optional field. Errors are thrown as `ApiError`
  * with the server's code and message, so views can show them as they are.
  */
+import { getToken, markTokenRequired } from "./auth";
 import { config } from "./config";
 
 export type Severity = 1 | 2 | 3 | 4 | 5;
@@ -325,6 +326,8 @@ export interface ApiClientOptions {
   baseUrl?: string;
   fetchImpl?: typeof fetch;
   timeoutMs?: number;
+  /** The bearer token to send, if any (read when each request is made). */
+  token?: () => string | null;
 }
 
 /** A thin typed client over the REST API. */
@@ -332,11 +335,13 @@ export class ApiClient {
   private readonly baseUrl: string;
   private readonly fetchImpl: typeof fetch;
   private readonly timeoutMs: number;
+  private readonly token: () => string | null;
 
   constructor(options: ApiClientOptions = {}) {
     this.baseUrl = (options.baseUrl ?? config.apiUrl).replace(/\/+$/, "");
     this.fetchImpl = options.fetchImpl ?? ((input, init) => fetch(input, init));
     this.timeoutMs = options.timeoutMs ?? 15_000;
+    this.token = options.token ?? getToken;
   }
 
   private url(path: string, query?: Record<string, unknown>): string {
@@ -355,9 +360,13 @@ export class ApiClient {
     const timer = setTimeout(() => controller.abort(), this.timeoutMs);
     let response: Response;
     try {
+      const headers: Record<string, string> = { Accept: "application/json" };
+      if (body !== undefined) headers["Content-Type"] = "application/json";
+      const token = this.token();
+      if (token) headers.Authorization = `Bearer ${token}`;
       response = await this.fetchImpl(this.url(path, query), {
         method,
-        headers: body === undefined ? { Accept: "application/json" } : { Accept: "application/json", "Content-Type": "application/json" },
+        headers,
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: controller.signal,
       });
@@ -383,6 +392,8 @@ export class ApiClient {
       }
     }
     const json = isObject(parsed) ? parsed : {};
+    // The platform protects reads or writes with tokens: ask the person for one.
+    if (response.status === 401) markTokenRequired();
     if (!response.ok || json.success === false) {
       const error = isObject(json.error) ? json.error : {};
       throw new ApiError(

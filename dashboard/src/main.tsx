@@ -2,6 +2,7 @@ import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import { createBrowserRouter, RouterProvider } from "react-router";
 import { AppLayout } from "./App";
+import { adoptTokenFromLocation } from "./auth";
 import "./index.css";
 import { liveFeed } from "./live/feed";
 import { liveStore } from "./store/liveStore";
@@ -23,6 +24,7 @@ const router = createBrowserRouter([
   },
 ]);
 
+adoptTokenFromLocation(window.location, window.history);
 liveFeed.start();
 
 if (import.meta.env.VITE_EXPOSE_STORE) {

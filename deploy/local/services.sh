@@ -16,6 +16,8 @@ export SUMMARIZER_URL="${SUMMARIZER_URL:-http://127.0.0.1:$((5001 + OFFSET))}"
 export BROADCASTER_URL="${BROADCASTER_URL:-http://127.0.0.1:$((5002 + OFFSET))}"
 export VITE_API_URL="${VITE_API_URL:-http://localhost:$((5000 + OFFSET))}"
 export VITE_WS_URL="${VITE_WS_URL:-ws://localhost:$((5000 + OFFSET))/ws}"
+# The browser origins the API and the live feed serve: the dashboard's own, wherever the offset puts it.
+export CORS_ORIGINS="${CORS_ORIGINS:-http://localhost:$((3000 + OFFSET)),http://127.0.0.1:$((3000 + OFFSET))}"
 
 entries() { grep -vE '^\s*(#|$)' "$CONF"; }
 

@@ -4,6 +4,7 @@
  */
 import type { StoreApi } from "zustand/vanilla";
 import { api, errorText } from "../api";
+import { getToken, withToken } from "../auth";
 import { FrameBatcher } from "../store/batcher";
 import type { LiveState } from "../store/liveStore";
 import { parseFrame } from "./messages";
@@ -73,7 +74,7 @@ export class LiveConnection {
     this.setConnection({ status: attempt === 0 ? "connecting" : "reconnecting", nextRetryAt: null });
     let socket: WebSocket;
     try {
-      socket = new WebSocket(this.options.url);
+      socket = new WebSocket(withToken(this.options.url, getToken()));
     } catch (err) {
       this.scheduleRetry(`cannot open ${this.options.url}: ${err instanceof Error ? err.message : String(err)}`);
       return;

@@ -82,17 +82,27 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 {{- end }}
 {{- end -}}
 
-{{/* API_TOKENS from a Secret, when one is named. */}}
-{{- define "ii.apiTokensEnv" -}}
-- name: API_TOKENS
-{{- if .svc.apiTokens.existingSecret }}
+{{/* An environment variable from a Secret when one is named, else empty: (dict "name" "ref"). */}}
+{{- define "ii.secretEnv" -}}
+- name: {{ .name }}
+{{- if .ref.existingSecret }}
   valueFrom:
     secretKeyRef:
-      name: {{ .svc.apiTokens.existingSecret }}
-      key: {{ .svc.apiTokens.existingSecretKey }}
+      name: {{ .ref.existingSecret }}
+      key: {{ .ref.existingSecretKey }}
 {{- else }}
   value: ""
 {{- end }}
+{{- end -}}
+
+{{/* API_TOKENS (who may write) from a Secret, when one is named. */}}
+{{- define "ii.apiTokensEnv" -}}
+{{ include "ii.secretEnv" (dict "name" "API_TOKENS" "ref" .svc.apiTokens) }}
+{{- end -}}
+
+{{/* READ_TOKENS (who may read events, incidents and the live feed) from a Secret, when one is named. */}}
+{{- define "ii.readTokensEnv" -}}
+{{ include "ii.secretEnv" (dict "name" "READ_TOKENS" "ref" .svc.readTokens) }}
 {{- end -}}
 
 {{/* Pod-level fields every service shares. */}}

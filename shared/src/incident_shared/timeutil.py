@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+
+_LEAP_SECOND = re.compile(r"(?<=T\d\d:\d\d):60(?:\.\d+)?")
 
 
 def utcnow() -> datetime:
@@ -27,8 +30,27 @@ def iso(value: datetime) -> str:
 
 
 def parse_iso(text: str) -> datetime:
-    """Parses ISO-8601 (a trailing `Z` included) into an aware UTC datetime; raises ValueError."""
-    return to_utc(datetime.fromisoformat(text))
+    """Parses ISO-8601 (a trailing `Z` included) into an aware UTC datetime; raises ValueError.
+
+    Also takes what RFC 3339 allows beyond Python's parser: a lower-case `t`/`z`, and a leap second
+    (`:60`, read as the last millisecond of the minute). A time that falls outside years 1-9999 once
+    moved to UTC is a ValueError too, never an OverflowError.
+    """
+    try:
+        return to_utc(datetime.fromisoformat(text))
+    except ValueError:
+        normalised = text.upper()
+        leap = _LEAP_SECOND.search(normalised)
+        if leap is not None:
+            normalised = normalised[: leap.start()] + ":59.999" + normalised[leap.end() :]
+        if normalised == text:
+            raise
+        try:
+            return to_utc(datetime.fromisoformat(normalised))
+        except OverflowError as exc:
+            raise ValueError(f"{text!r} is outside the years 1-9999 in UTC") from exc
+    except OverflowError as exc:
+        raise ValueError(f"{text!r} is outside the years 1-9999 in UTC") from exc
 
 
 def epoch_ms(value: datetime) -> int:

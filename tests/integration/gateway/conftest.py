@@ -10,7 +10,6 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from aiokafka import AIOKafkaConsumer
-from pymongo import AsyncMongoClient
 
 from incident_shared.topics import Topics
 from ingest_gateway.app import build_app
@@ -66,13 +65,6 @@ def publish(kafka_bootstrap: str, topics: Topics) -> Callable[..., Awaitable[Non
         await wait_for_versions(gateway.server.app[INCIDENT_VIEW], versions)
 
     return send
-
-
-@pytest.fixture
-async def mongo_db(mongo_uri: str, mongo_db_name: str) -> AsyncIterator[Any]:
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
-    yield client[mongo_db_name]
-    await client.close()
 
 
 async def _read_topic(bootstrap: str, topic: str, count: int, wait: float = 20.0) -> list[Any]:

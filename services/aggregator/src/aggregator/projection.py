@@ -16,7 +16,7 @@ backlog waits in Kafka.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,6 +43,14 @@ def event_document(outcome: Outcome) -> tuple[dict[str, Any], dict[str, Any]]:
     doc["receivedAt"] = e.receivedAt
     doc["minute"] = e.timestamp.replace(second=0, microsecond=0)
     return doc, {"incidentId": outcome.incident_id, "fingerprint": outcome.fingerprint, "template": outcome.template}
+
+
+def _upserted_unless_refused(details: Mapping[str, Any]) -> dict[int, Any]:
+    """{op index: id} of the upserts in a bulk reply; raises BulkWriteError for any error but a
+    duplicate key (an older version, or a document already written: the expected no-op)."""
+    if any(e.get("code") != _DUPLICATE_KEY for e in details.get("writeErrors", [])):
+        raise BulkWriteError(dict(details))
+    return {u["index"]: u["_id"] for u in details.get("upserted", [])}
 
 
 def incident_document(incident: Incident) -> dict[str, Any]:
@@ -186,9 +194,22 @@ class Projection:
         try:
             result = await self.db[collection].bulk_write(ops, ordered=False)
         except BulkWriteError as exc:
-            details = exc.details
-            real = [e for e in details.get("writeErrors", []) if e.get("code") != _DUPLICATE_KEY]
-            if real:
+            return _upserted_unless_refused(exc.details)
+        except KeyError as exc:
+            if exc.args != ("nModified",):
                 raise
-            return {u["index"]: u["_id"] for u in details.get("upserted", [])}
+            # FerretDB 1.x leaves `nModified` out of a reply that carries write errors (an upsert of
+            # an older incident version is one: a duplicate key), and pymongo fails merging that reply
+            # before it can raise BulkWriteError. It also stops an unordered batch at its first error,
+            # so the operations after it were not applied. Every operation here is idempotent: apply
+            # them again one by one, as raw `update` commands whose replies are read as they are.
+            return await self._one_by_one(collection, ops)
         return dict(result.upserted_ids or {})
+
+    async def _one_by_one(self, collection: str, ops: list[Any]) -> dict[int, Any]:
+        upserted: dict[int, Any] = {}
+        for i, op in enumerate(ops):
+            update = {"q": op._filter, "u": op._doc, "upsert": bool(op._upsert), "multi": isinstance(op, UpdateMany)}
+            reply = await self.db.command({"update": collection, "updates": [update], "ordered": True})
+            upserted.update((i, doc_id) for doc_id in _upserted_unless_refused(reply).values())
+        return upserted

@@ -38,7 +38,7 @@ from ingest_gateway.history import BusyBuckets
 from ingest_gateway.incident_view import IncidentView, IncidentViewReader
 from ingest_gateway.metrics import GatewayMetrics
 from ingest_gateway.publisher import EventPublisher
-from ingest_gateway.routes import alertmanager, events, incidents
+from ingest_gateway.routes import alertmanager, events, incidents, otlp, pagerduty
 from ingest_gateway.settings import GatewaySettings
 from ingest_gateway.singleflight import SingleFlight
 
@@ -120,7 +120,7 @@ def build_app(settings: GatewaySettings, registry: CollectorRegistry | None = No
     """The whole gateway; nothing connects until the app starts."""
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[middleware.cors, middleware.errors_and_metrics, middleware.write_auth],
+        middlewares=[middleware.cors, middleware.errors_and_metrics, middleware.access],
     )
     app[SETTINGS] = settings
     app[REGISTRY] = registry or CollectorRegistry()
@@ -135,6 +135,8 @@ def build_app(settings: GatewaySettings, registry: CollectorRegistry | None = No
     app.router.add_routes(events.routes)
     app.router.add_routes(incidents.routes)
     app.router.add_routes(alertmanager.routes)
+    app.router.add_routes(pagerduty.routes)
+    app.router.add_routes(otlp.routes)
     app.router.add_routes(proxy.routes)
 
     async def openapi(request: web.Request) -> web.Response:
@@ -168,6 +170,9 @@ def build_app(settings: GatewaySettings, registry: CollectorRegistry | None = No
         ],
         registry=app[REGISTRY],
     )
-    if not settings.tokens:
+    access = settings.access
+    if not access.write_tokens:
         log.warning("API_TOKENS is not set: writes (POST, PATCH) are open to anyone who can reach the API")
+    if access.any_origin:
+        log.warning("CORS_ORIGINS is '*': any web page a person opens can call this API through their browser")
     return app

@@ -20,6 +20,8 @@ class GatewayMetrics:
     produce_seconds: Histogram
     produce_errors: Counter
     commands: Counter
+    pagerduty_events: Counter
+    otlp_records_dropped: Counter
     view_incidents: Gauge
     view_bad_records: Counter
     store: RetentionMetrics
@@ -68,6 +70,18 @@ class GatewayMetrics:
                 "ingest_gateway_incident_commands_total",
                 "Incident commands sent, by action and outcome",
                 ["action", "outcome"],
+                registry=registry,
+            ),
+            pagerduty_events=Counter(
+                "ingest_gateway_pagerduty_events_total",
+                "PagerDuty Events API v2 events answered 202, by event_action",
+                ["action"],
+                registry=registry,
+            ),
+            otlp_records_dropped=Counter(
+                "ingest_gateway_otlp_log_records_dropped_total",
+                "OTLP log records not stored on purpose, by reason (below_min_severity)",
+                ["reason"],
                 registry=registry,
             ),
             view_incidents=Gauge(

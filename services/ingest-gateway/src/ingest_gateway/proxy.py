@@ -11,16 +11,39 @@ import contextlib
 import logging
 
 import aiohttp
+import orjson
 from aiohttp import web
 
 from ingest_gateway.appkeys import HTTP, SETTINGS
-from ingest_gateway.errors import ApiError
+from ingest_gateway.errors import ApiError, error_response
 
 log = logging.getLogger(__name__)
 
 routes = web.RouteTableDef()
 FORWARDED_HEADERS = ("Authorization", "Content-Type", "Accept")
 WEBSOCKETS = web.AppKey("websockets", set[web.WebSocketResponse])
+
+
+_ERROR_CODES = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large", 415: "unsupported_media_type"}
+
+
+def _in_error_shape(payload: bytes) -> bool:
+    try:
+        body = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return False
+    error = body.get("error") if isinstance(body, dict) else None
+    return body.get("success") is False and isinstance(error, dict) and "code" in error and "message" in error
+
+
+def _upstream_answer(status: int, payload: bytes, headers: dict[str, str]) -> web.Response:
+    """The summarizer's answer as the client gets it: errors always in the API's one JSON shape
+    (the summarizer's own are; its framework's 404 and 405 are plain text)."""
+    if status < 400 or _in_error_shape(payload):
+        return web.Response(status=status, body=payload, headers=headers)
+    text = payload.decode("utf-8", "replace").strip()[:300] or f"the summarizer answered {status}"
+    headers.pop("Content-Type", None)
+    return error_response(ApiError(status, _ERROR_CODES.get(status, "upstream_error"), text, headers=headers))
 
 
 @routes.route("*", "/api/ai/{tail:.*}")
@@ -37,8 +60,9 @@ async def forward_ai(request: web.Request) -> web.Response:
             timeout=aiohttp.ClientTimeout(total=60, connect=3),
         ) as upstream:
             payload = await upstream.read()
-            out = {h: upstream.headers[h] for h in ("Content-Type", "Retry-After") if h in upstream.headers}
-            return web.Response(status=upstream.status, body=payload, headers=out)
+            kept = ("Content-Type", "Retry-After", "Allow", "WWW-Authenticate")
+            out = {h: upstream.headers[h] for h in kept if h in upstream.headers}
+            return _upstream_answer(upstream.status, payload, out)
     except (aiohttp.ClientConnectionError, TimeoutError) as exc:
         raise ApiError(
             503,
@@ -67,7 +91,11 @@ async def forward_websocket(request: web.Request) -> web.StreamResponse:
     if request.query_string:
         url += "?" + request.query_string
     try:
-        upstream = await request.app[HTTP].ws_connect(url, timeout=aiohttp.ClientWSTimeout(ws_close=5), autoping=True)
+        # The token, if the client sent one as a header, goes along (the broadcaster checks it too).
+        headers = {"Authorization": request.headers["Authorization"]} if "Authorization" in request.headers else None
+        upstream = await request.app[HTTP].ws_connect(
+            url, timeout=aiohttp.ClientWSTimeout(ws_close=5), autoping=True, headers=headers
+        )
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise ApiError(
             503,

@@ -19,6 +19,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from prometheus_client import CollectorRegistry
 
 from incident_shared.kafka import probe_kafka
+from incident_shared.web.access import bearer_token
 from incident_shared.web.health import Check, add_health_routes, json_response
 from ws_broadcaster.client import Client, ClientLimits
 from ws_broadcaster.consumers import EventsHandler, IncidentsHandler, TopicReader
@@ -71,6 +72,20 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
             {"error": "this endpoint speaks WebSocket only; connect with ws://"},
             status=426,
             headers={"Upgrade": "websocket"},
+        )
+    access = settings.access
+    if not access.origin_allowed(request.headers.get("Origin"), request.host):
+        metrics.connections_closed.labels("rejected").inc()
+        return json_response(
+            {"error": "pages from this origin may not open the live feed; add it to CORS_ORIGINS to allow it"},
+            status=403,
+        )
+    if not access.may_read(bearer_token(request.headers, request.query)):
+        metrics.connections_closed.labels("rejected").inc()
+        return json_response(
+            {"error": "the live feed needs a read token: 'Authorization: Bearer <token>' or ?token=<token>"},
+            status=401,
+            headers={"WWW-Authenticate": 'Bearer realm="incident-intelligence"'},
         )
     if len(hub) >= settings.max_clients:
         metrics.connections_closed.labels("rejected").inc()

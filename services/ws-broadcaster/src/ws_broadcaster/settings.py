@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from functools import cached_property
+
+from pydantic import Field, SecretStr
 
 from incident_shared.settings import CommonSettings
+from incident_shared.web.access import DASHBOARD_ORIGINS, AccessPolicy
 
 
 class BroadcasterSettings(CommonSettings):
@@ -37,3 +40,14 @@ class BroadcasterSettings(CommonSettings):
     # clients; off unless bandwidth matters more than CPU.
     compress: bool = Field(False, validation_alias="WS_COMPRESS")
     shutdown_timeout_seconds: float = Field(5.0, validation_alias="WS_SHUTDOWN_TIMEOUT_SECONDS", gt=0)
+    # Who may open the live feed (the same names and meaning as the gateway's; see
+    # incident_shared.web.access): browser origins, and tokens when reads are protected.
+    cors_origins: str = Field(DASHBOARD_ORIGINS, validation_alias="CORS_ORIGINS")
+    read_tokens: SecretStr = Field(SecretStr(""), validation_alias="READ_TOKENS")
+    api_tokens: SecretStr = Field(SecretStr(""), validation_alias="API_TOKENS")
+
+    @cached_property
+    def access(self) -> AccessPolicy:
+        return AccessPolicy.from_settings(
+            self.cors_origins, self.read_tokens.get_secret_value(), self.api_tokens.get_secret_value()
+        )

@@ -2,7 +2,12 @@
 
 `parse_event` is the one validator for every way an event comes in (HTTP, Alertmanager, straight to
 Kafka). It gives precise, per-field errors that the gateway returns as a 400 and the aggregator
-writes to the dead-letter topic.
+writes to the dead-letter topic, and it applies the storage rules of `storable` to `metadata`, so
+that whatever is accepted at one door is held by every component behind every other.
+
+The contract's own example puts the message and error type inside `metadata`; they mean what the
+top-level fields mean (`METADATA_MESSAGE_KEYS`, `METADATA_ERROR_TYPE_KEYS`): top level wins when
+both are given, and `metadata` is kept as it was sent.
 """
 
 from __future__ import annotations
@@ -17,12 +22,15 @@ from typing import Any, Final, Literal
 import orjson
 
 from incident_shared.ids import new_event_id
+from incident_shared.schemas.storable import Adjustment, UnstorableError, check_text, make_storable
 from incident_shared.timeutil import iso, parse_iso
 
 EVENT_SCHEMA_VERSION: Final = 1
 
-SERVICE_PATTERN: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-EVENT_ID_PATTERN: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+# Anchored with `\Z`, not `$`: Python's `$` also matches before a trailing newline, which the same
+# pattern in the OpenAPI document (ECMA-262, where `$` is the end) refuses.
+SERVICE_PATTERN: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
+EVENT_ID_PATTERN: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}\Z")
 MAX_MESSAGE_CHARS: Final = 8192
 MAX_ERROR_TYPE_CHARS: Final = 200
 MAX_METADATA_BYTES: Final = 16 * 1024
@@ -32,6 +40,16 @@ MAX_DEDUP_KEY_CHARS: Final = 255
 MAX_FUTURE_SKEW: Final = timedelta(minutes=5)
 MAX_AGE: Final = timedelta(days=30)
 
+# Where senders put the message and the error type inside `metadata`, first found wins, each only
+# when the top-level field is absent or empty. A dotted name matches the flat key ("exception.type")
+# and the nested object ({"exception": {"type": ...}}); both spellings are in use.
+# - message, errorType: the contract's own example (and clients written against it).
+# - msg: the JSON loggers' message key (Go's log/slog, zap and logrus; Node's pino and bunyan).
+# - exception.message, exception.type: OpenTelemetry's semantic conventions for exceptions.
+# - error.message, error.type: Elastic Common Schema; OpenTelemetry's `error.type` too.
+METADATA_MESSAGE_KEYS: Final = ("message", "msg", "exception.message", "error.message")
+METADATA_ERROR_TYPE_KEYS: Final = ("errorType", "exception.type", "error.type")
+
 EventSource = Literal["http", "alertmanager", "pagerduty", "otlp", "kafka"]
 _SOURCES: Final = frozenset(("http", "alertmanager", "pagerduty", "otlp", "kafka"))
 
@@ -39,7 +57,7 @@ _KNOWN_FIELDS: Final = frozenset(
     {"eventId", "service", "severity", "timestamp", "message", "errorType", "metadata", "tags", "resolved", "dedupKey"}
 )
 # Fields the pipeline itself sets; accepted (and kept) on the topic, never from an HTTP client.
-_RECORD_FIELDS: Final = frozenset({"schemaVersion", "source", "receivedAt"})
+_RECORD_FIELDS: Final = frozenset({"schemaVersion", "source", "receivedAt", "metadataAdjustments"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,10 +84,13 @@ class Event:
     dedupKey: str | None = None
     source: EventSource = "http"
     schemaVersion: int = EVENT_SCHEMA_VERSION
+    # Where the stored `metadata` differs from what was sent (values kept as JSON text, keys with
+    # look-alike characters), so that a reader can tell; empty for almost every event.
+    metadataAdjustments: tuple[Adjustment, ...] = ()
 
     def to_api(self) -> dict[str, Any]:
         """The event as the REST API and WebSocket show it (the seed's `data` object, plus extras)."""
-        return {
+        api = {
             "eventId": self.eventId,
             "service": self.service,
             "severity": self.severity,
@@ -83,6 +104,9 @@ class Event:
             "source": self.source,
             "receivedAt": iso(self.receivedAt),
         }
+        if self.metadataAdjustments:
+            api["metadataAdjustments"] = [a.to_dict() for a in self.metadataAdjustments]
+        return api
 
     def to_record(self) -> bytes:
         """The JSON value written to the `events` topic."""
@@ -122,6 +146,19 @@ def _type_name(value: Any) -> str:
     }.get(type(value), type(value).__name__)
 
 
+_MISSING: Final[Any] = object()
+
+
+def _not_null(raw: dict[str, Any], name: str, errors: list[FieldError], expected: str) -> Any:
+    """The field's value, `_MISSING` when absent; an explicit null is an error (the field is optional,
+    not nullable: leave it out instead)."""
+    value = raw.get(name, _MISSING)
+    if value is None:
+        errors.append(FieldError(name, f"must be {expected}, got null (leave the field out instead)"))
+        return _MISSING
+    return value
+
+
 def _check_service(raw: dict[str, Any], errors: list[FieldError]) -> str:
     service = raw.get("service")
     if service is None:
@@ -142,6 +179,9 @@ def _check_service(raw: dict[str, Any], errors: list[FieldError]) -> str:
 
 def _check_severity(raw: dict[str, Any], errors: list[FieldError]) -> int:
     severity = raw.get("severity")
+    # JSON does not tell 4 from 4.0, and JSON Schema's `integer` takes both.
+    if type(severity) is float and severity.is_integer():
+        severity = int(severity)
     if severity is None:
         errors.append(FieldError("severity", "is required: an integer from 1 (info) to 5 (critical)"))
     elif isinstance(severity, bool) or not isinstance(severity, int):
@@ -154,8 +194,8 @@ def _check_severity(raw: dict[str, Any], errors: list[FieldError]) -> int:
 
 
 def _check_event_id(raw: dict[str, Any], errors: list[FieldError], default: str | None) -> str:
-    event_id = raw.get("eventId")
-    if event_id is None:
+    event_id = _not_null(raw, "eventId", errors, "a string")
+    if event_id is _MISSING:
         return default or new_event_id()
     if not isinstance(event_id, str) or not EVENT_ID_PATTERN.match(event_id):
         errors.append(FieldError("eventId", "must be 1-128 characters of letters, digits, '_', '.', ':' or '-'"))
@@ -166,8 +206,8 @@ def _check_event_id(raw: dict[str, Any], errors: list[FieldError], default: str 
 def _check_timestamp(
     raw: dict[str, Any], errors: list[FieldError], default: datetime, received_at: datetime, bounded: bool
 ) -> datetime:
-    raw_ts = raw.get("timestamp")
-    if raw_ts is None:
+    raw_ts = _not_null(raw, "timestamp", errors, "an ISO-8601 string")
+    if raw_ts is _MISSING:
         return default
     if not isinstance(raw_ts, str):
         errors.append(FieldError("timestamp", f"must be an ISO-8601 string, got {_type_name(raw_ts)}"))
@@ -184,36 +224,79 @@ def _check_timestamp(
     return timestamp
 
 
+def _check_string(value: Any, name: str, limit: int, errors: list[FieldError]) -> bool:
+    if not isinstance(value, str):
+        errors.append(FieldError(name, f"must be a string of at most {limit} characters, got {_type_name(value)}"))
+        return False
+    if len(value) > limit:
+        errors.append(FieldError(name, f"is longer than {limit} characters"))
+        return False
+    try:
+        check_text(value, name)
+    except UnstorableError as exc:
+        errors.append(FieldError(name, exc.message))
+        return False
+    return True
+
+
 def _check_text(raw: dict[str, Any], errors: list[FieldError]) -> tuple[str, str | None]:
-    message = raw.get("message") or ""
-    if not isinstance(message, str):
-        errors.append(FieldError("message", f"must be a string, got {_type_name(message)}"))
+    message = _not_null(raw, "message", errors, "a string")
+    if message is _MISSING or not _check_string(message, "message", MAX_MESSAGE_CHARS, errors):
         message = ""
-    elif len(message) > MAX_MESSAGE_CHARS:
-        errors.append(FieldError("message", f"is longer than {MAX_MESSAGE_CHARS} characters"))
+    # Nullable: the API shows an event without an error type as `"errorType": null`.
     error_type = raw.get("errorType")
-    if error_type is not None and (not isinstance(error_type, str) or len(error_type) > MAX_ERROR_TYPE_CHARS):
-        errors.append(FieldError("errorType", f"must be a string of at most {MAX_ERROR_TYPE_CHARS} characters"))
+    if error_type is not None and not _check_string(error_type, "errorType", MAX_ERROR_TYPE_CHARS, errors):
         error_type = None
     return message, error_type
 
 
-def _check_metadata(raw: dict[str, Any], errors: list[FieldError]) -> dict[str, Any]:
-    metadata = raw.get("metadata")
-    if metadata is None:
-        return {}
+def _lookup(metadata: dict[str, Any], dotted: str) -> Any:
+    """`metadata[dotted]`, or for a dotted name the nested value (`exception.type` in either form)."""
+    value = metadata.get(dotted)
+    if value is None and "." in dotted:
+        outer, _, inner = dotted.partition(".")
+        nested = metadata.get(outer)
+        if isinstance(nested, dict):
+            value = nested.get(inner)
+    return value
+
+
+def _from_metadata(metadata: dict[str, Any], names: tuple[str, ...], limit: int) -> str | None:
+    """The first non-empty string among `names` in metadata, cut to `limit` (metadata keeps it whole)."""
+    for name in names:
+        value = _lookup(metadata, name)
+        if isinstance(value, str) and value.strip():
+            return value[:limit]
+    return None
+
+
+def _check_metadata(raw: dict[str, Any], errors: list[FieldError]) -> tuple[dict[str, Any], list[Adjustment]]:
+    """The metadata as stored (see `storable`), and where it differs from what was sent."""
+    metadata = _not_null(raw, "metadata", errors, "an object")
+    if metadata is _MISSING:
+        return {}, []
     if not isinstance(metadata, dict):
         errors.append(FieldError("metadata", f"must be an object, got {_type_name(metadata)}"))
-        return {}
-    size = len(orjson.dumps(metadata))
+        return {}, []
+    if not metadata:
+        return metadata, []
+    try:
+        stored, adjustments = make_storable(metadata)
+    except UnstorableError as exc:
+        errors.append(FieldError("metadata" + exc.path, exc.message))
+        return {}, []
+    try:
+        size = len(orjson.dumps(metadata))
+    except TypeError:  # an integer only Python has (from code, never from JSON): measure what is kept
+        size = len(orjson.dumps(stored))
     if size > MAX_METADATA_BYTES:
         errors.append(FieldError("metadata", f"is {size} bytes as JSON; the limit is {MAX_METADATA_BYTES}"))
-    return metadata
+    return stored, adjustments
 
 
 def _check_tags(raw: dict[str, Any], errors: list[FieldError]) -> list[str]:
-    tags = raw.get("tags")
-    if tags is None:
+    tags = _not_null(raw, "tags", errors, "an array of strings")
+    if tags is _MISSING:
         return []
     if not isinstance(tags, list):
         errors.append(FieldError("tags", f"must be an array of strings, got {_type_name(tags)}"))
@@ -224,7 +307,37 @@ def _check_tags(raw: dict[str, Any], errors: list[FieldError]) -> list[str]:
     for i, tag in enumerate(tags):
         if not isinstance(tag, str) or not 0 < len(tag) <= MAX_TAG_CHARS:
             errors.append(FieldError(f"tags[{i}]", f"must be a non-empty string of at most {MAX_TAG_CHARS} characters"))
+        else:
+            _check_string(tag, f"tags[{i}]", MAX_TAG_CHARS, errors)
     return tags
+
+
+def _check_resolved(raw: dict[str, Any], errors: list[FieldError]) -> bool:
+    resolved = _not_null(raw, "resolved", errors, "a boolean")
+    if resolved is _MISSING:
+        return False
+    if not isinstance(resolved, bool):
+        errors.append(FieldError("resolved", f"must be a boolean, got {_type_name(resolved)}"))
+        return False
+    return resolved
+
+
+def _check_dedup_key(raw: dict[str, Any], errors: list[FieldError]) -> str | None:
+    dedup_key = raw.get("dedupKey")
+    if dedup_key is None:
+        return None
+    if not isinstance(dedup_key, str) or not dedup_key:
+        errors.append(FieldError("dedupKey", f"must be a non-empty string of at most {MAX_DEDUP_KEY_CHARS} characters"))
+        return None
+    return dedup_key if _check_string(dedup_key, "dedupKey", MAX_DEDUP_KEY_CHARS, errors) else None
+
+
+def _record_adjustments(raw: dict[str, Any]) -> list[Adjustment]:
+    """The adjustments a record already carries (the gateway made its metadata storable)."""
+    carried = raw.get("metadataAdjustments")
+    if not isinstance(carried, list):
+        return []
+    return [a for a in map(Adjustment.from_dict, carried[:1000]) if a is not None]
 
 
 def parse_event(
@@ -241,7 +354,10 @@ def parse_event(
 
     `from_client` rejects unknown fields (a typo such as `severty` must not pass silently) and the
     fields only the pipeline sets. Off, for records read from Kafka, unknown fields are ignored and
-    the pipeline's own fields (`source`, `receivedAt`) are kept. A missing `eventId` becomes
+    the pipeline's own fields (`source`, `receivedAt`, `metadataAdjustments`) are kept. An explicit
+    null is refused for every field but the nullable `errorType` and `dedupKey`: leave a field out to
+    mean "none". `metadata` is made storable (see `storable`), and the message and error type come
+    from it when the top-level fields are absent or empty. A missing `eventId` becomes
     `default_event_id` (or a new id); an id without the `evt_` prefix gets it, so the same client id
     always maps to the same event id. A missing `timestamp` is `default_timestamp` (or `received_at`).
     """
@@ -259,16 +375,18 @@ def parse_event(
     event_id = _check_event_id(raw, errors, default_event_id)
     timestamp = _check_timestamp(raw, errors, default_timestamp or received_at, received_at, check_time_bounds)
     message, error_type = _check_text(raw, errors)
-    metadata = _check_metadata(raw, errors)
+    metadata, adjustments = _check_metadata(raw, errors)
     tags = _check_tags(raw, errors)
-    resolved = raw.get("resolved", False)
-    if not isinstance(resolved, bool):
-        errors.append(FieldError("resolved", f"must be a boolean, got {_type_name(resolved)}"))
-    dedup_key = raw.get("dedupKey")
-    if dedup_key is not None and (not isinstance(dedup_key, str) or not 0 < len(dedup_key) <= MAX_DEDUP_KEY_CHARS):
-        errors.append(FieldError("dedupKey", f"must be a non-empty string of at most {MAX_DEDUP_KEY_CHARS} characters"))
+    resolved = _check_resolved(raw, errors)
+    dedup_key = _check_dedup_key(raw, errors)
     if errors:
         raise EventValidationError(errors)
+    if metadata:
+        # The contract's example sends the message and error type inside metadata: same meaning.
+        # Looked up in metadata as sent: `exception.type` is stored under a look-alike key.
+        sent = raw["metadata"]
+        message = message or _from_metadata(sent, METADATA_MESSAGE_KEYS, MAX_MESSAGE_CHARS) or ""
+        error_type = error_type or _from_metadata(sent, METADATA_ERROR_TYPE_KEYS, MAX_ERROR_TYPE_CHARS)
 
     record_received = received_at
     record_source: EventSource = source
@@ -277,6 +395,7 @@ def parse_event(
             record_received = parse_iso(raw.get("receivedAt", ""))
         if raw.get("source") in _SOURCES:
             record_source = raw["source"]
+        adjustments = _record_adjustments(raw) + adjustments
 
     return Event(
         schemaVersion=EVENT_SCHEMA_VERSION,
@@ -292,6 +411,7 @@ def parse_event(
         dedupKey=dedup_key,
         source=record_source,
         receivedAt=record_received,
+        metadataAdjustments=tuple(adjustments),
     )
 
 

@@ -16,12 +16,13 @@ from aiohttp import web
 
 from incident_shared.ids import stable_id
 from incident_shared.schemas import Event, EventValidationError, parse_event
-from incident_shared.schemas.events import MAX_MESSAGE_CHARS, SERVICE_PATTERN
+from incident_shared.schemas.events import MAX_MESSAGE_CHARS
 from incident_shared.timeutil import iso, parse_iso, utcnow
 from incident_shared.web.health import json_response
 from ingest_gateway.body import read_json
 from ingest_gateway.errors import ApiError
 from ingest_gateway.routes.events import publish
+from ingest_gateway.translate import service_name
 
 routes = web.RouteTableDef()
 
@@ -51,11 +52,8 @@ ZERO_TIME_PREFIX: Final = "0001-01-01"
 
 def _service(labels: dict[str, Any]) -> str:
     for name in SERVICE_LABELS:
-        value = labels.get(name)
-        if isinstance(value, str) and value:
-            cleaned = "".join(c if c.isalnum() or c in "._-" else "-" for c in value)[:100].lstrip("._-")
-            if cleaned and SERVICE_PATTERN.match(cleaned):
-                return cleaned
+        if cleaned := service_name(labels.get(name)):
+            return cleaned
     return "alertmanager"
 
 
@@ -66,6 +64,53 @@ def _time(value: Any, fallback: datetime) -> datetime:
         return parse_iso(value)
     except ValueError:
         return fallback
+
+
+STATUSES: Final = ("firing", "resolved")
+
+
+def _is_time(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        parse_iso(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _alert_errors(alert: dict[str, Any]) -> list[str]:
+    """What in one alert breaks Alertmanager's webhook format (as the OpenAPI document states it)."""
+    errors = []
+    if "status" in alert and alert["status"] not in STATUSES:
+        errors.append(f"status: must be firing or resolved, got {alert['status']!r}")
+    for name in ("labels", "annotations"):
+        value = alert.get(name, {})
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            errors.append(f"{name}: must be an object of strings")
+    errors.extend(
+        f"{name}: must be an RFC 3339 time"
+        for name in ("startsAt", "endsAt")
+        if name in alert and not _is_time(alert[name])
+    )
+    for name in ("generatorURL", "fingerprint"):
+        if name in alert and not isinstance(alert[name], str):
+            errors.append(f"{name}: must be a string")
+    return errors
+
+
+def _payload_errors(payload: Any) -> list[str]:
+    if not isinstance(payload, dict) or not isinstance(payload.get("alerts"), list):
+        return ["expected an object with an 'alerts' array (version 4)"]
+    errors = []
+    if "status" in payload and payload["status"] not in STATUSES:
+        errors.append(f"status: must be firing or resolved, got {payload['status']!r}")
+    errors.extend(
+        f"{name}: must be a string"
+        for name in ("version", "receiver", "groupKey")
+        if name in payload and not isinstance(payload[name], str)
+    )
+    return errors
 
 
 def alert_to_event(alert: dict[str, Any], payload: dict[str, Any], received: datetime) -> Event:
@@ -120,11 +165,9 @@ def alert_to_event(alert: dict[str, Any], payload: dict[str, Any], received: dat
 @routes.post("/api/integrations/alertmanager")
 async def alertmanager_webhook(request: web.Request) -> web.Response:
     payload = await read_json(request)
-    if not isinstance(payload, dict) or not isinstance(payload.get("alerts"), list):
+    if problems := _payload_errors(payload):
         raise ApiError(
-            400,
-            "validation_error",
-            "not an Alertmanager webhook payload: expected an object with an 'alerts' array (version 4)",
+            400, "validation_error", f"not an Alertmanager webhook payload: {'; '.join(problems)}", details=problems
         )
     alerts = payload["alerts"]
     if not alerts:
@@ -135,6 +178,9 @@ async def alertmanager_webhook(request: web.Request) -> web.Response:
     for i, alert in enumerate(alerts):
         if not isinstance(alert, dict):
             errors.append({"index": i, "error": "an alert must be an object"})
+            continue
+        if problems := _alert_errors(alert):
+            errors.append({"index": i, "error": "; ".join(problems)})
             continue
         try:
             events.append(alert_to_event(alert, payload, received))

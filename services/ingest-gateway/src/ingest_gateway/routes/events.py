@@ -12,6 +12,7 @@ from aiohttp import web
 from incident_shared import mongo
 from incident_shared.codec import dumps
 from incident_shared.schemas import Event, EventValidationError, parse_event
+from incident_shared.schemas.events import SERVICE_PATTERN
 from incident_shared.timeutil import epoch_ms, from_epoch_ms, iso, utcnow
 from incident_shared.web.health import json_response
 from ingest_gateway.appkeys import BUSY_BUCKETS, INCIDENT_VIEW, METRICS, MONGO, PUBLISHER, SETTINGS, SHARED_READS
@@ -126,6 +127,7 @@ async def list_events(request: web.Request) -> web.Response:
     """Newest first, read bucket by bucket of event time (`history`): never a sort over the store."""
     q = request.query
     limit = get_int(q, "limit", 50, 1, 500)
+    services = get_str_list(q, "service", pattern=SERVICE_PATTERN)
     severities = get_int_list(q, "severity", 1, 5)
     if (min_sev := get_int(q, "minSeverity", 0, 0, 5)) > 0:
         severities = [s for s in (severities or range(1, 6)) if s >= min_sev]
@@ -144,7 +146,7 @@ async def list_events(request: web.Request) -> web.Response:
     if (cursor := decode_cursor(q)) is not None:
         before = (from_epoch_ms(int(cursor[0])), str(cursor[1]))
     query = EventQuery(
-        services=get_str_list(q, "service"),
+        services=services,
         severities=sorted(set(severities)),
         incident_ids=incident_ids,
         since=get_time(q, "from"),
@@ -244,7 +246,9 @@ async def _event_stats(request: web.Request, minutes: int) -> bytes:
     )
 
 
-@routes.get("/api/events/{eventId}")
+# The other names under /api/events are resources of their own: `eventId` never shadows them, so
+# their `Allow` lists only their own methods.
+@routes.get(r"/api/events/{eventId:(?!(?:batch|stats)$)[^/]+}")
 async def get_event(request: web.Request) -> web.Response:
     event_id = request.match_info["eventId"]
     doc = await request.app[MONGO][mongo.EVENTS].find_one({"_id": event_id}, max_time_ms=READ_TIMEOUT_MS)

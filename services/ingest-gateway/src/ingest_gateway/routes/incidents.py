@@ -20,6 +20,7 @@ from incident_shared import mongo
 from incident_shared.codec import dumps
 from incident_shared.ids import new_command_id
 from incident_shared.schemas import IncidentCommand
+from incident_shared.schemas.events import SERVICE_PATTERN
 from incident_shared.timeutil import utcnow
 from incident_shared.web.health import json_response
 from ingest_gateway.appkeys import INCIDENT_READER, METRICS, MONGO, PUBLISHER, SETTINGS
@@ -83,7 +84,7 @@ async def list_incidents(request: web.Request) -> web.Response:
     limit = get_int(q, "limit", 50, 1, 500)
     flt = IncidentFilter(
         statuses=frozenset(get_str_list(q, "status", STATUSES)),
-        services=frozenset(get_str_list(q, "service")),
+        services=frozenset(get_str_list(q, "service", pattern=SERVICE_PATTERN)),
         severities=frozenset(get_int_list(q, "severity", 1, 5)),
         min_severity=get_int(q, "minSeverity", 0, 0, 5),
         text=q.get("q", "").strip()[:100].casefold(),
@@ -118,7 +119,11 @@ async def incident_stats(request: web.Request) -> web.Response:
     return json_response({"success": True, "data": _view(request).stats(days)})
 
 
-@routes.get("/api/incidents/{incidentId}")
+# `incidentId` never shadows the other names under /api/incidents (see the events routes).
+INCIDENT_PATH = r"/api/incidents/{incidentId:(?!(?:active|stats)$)[^/]+}"
+
+
+@routes.get(INCIDENT_PATH)
 async def get_incident(request: web.Request) -> web.Response:
     """The whole incident, from the store; one the store does not have yet (the projection lags a
     little behind the topic) comes from the view, in its list form."""
@@ -145,10 +150,14 @@ def _validate_fields(body: dict[str, Any]) -> tuple[str, str | None, str | None]
     assignee = body.get("assignee")
     if assignee is not None and (not isinstance(assignee, str) or len(assignee) > MAX_NAME_CHARS):
         raise _bad(f"assignee: must be a string of at most {MAX_NAME_CHARS} characters, or null to unassign")
-    note = body.get("note")
-    if note is not None and (not isinstance(note, str) or not 0 < len(note.strip()) <= MAX_NOTE_CHARS):
+    note = body.get("note", ...)
+    if note is not ... and (not isinstance(note, str) or not 0 < len(note) <= MAX_NOTE_CHARS):
         raise _bad(f"note: must be a non-empty string of at most {MAX_NOTE_CHARS} characters")
-    return actor, assignee, note
+    if "action" in body and (not isinstance(body["action"], str) or body["action"] not in ACTIONS):
+        raise _bad(f"action: must be one of {', '.join(sorted(ACTIONS))}; got {body['action']!r}")
+    if "status" in body and (not isinstance(body["status"], str) or body["status"] not in STATUS_TO_ACTION):
+        raise _bad(f"status: must be one of {', '.join(sorted(STATUS_TO_ACTION))}; got {body['status']!r}")
+    return actor, assignee, None if note is ... else note
 
 
 def _commands_from_body(body: Any) -> tuple[list[dict[str, Any]], str]:
@@ -159,18 +168,13 @@ def _commands_from_body(body: Any) -> tuple[list[dict[str, Any]], str]:
     commands: list[dict[str, Any]] = []
     if "action" in body:
         action = body["action"]
-        if action not in ACTIONS:
-            raise _bad(f"action: must be one of {', '.join(sorted(ACTIONS))}; got {action!r}")
         if action == "assign" and "assignee" not in body:
             raise _bad("assignee: is required with action 'assign' (null unassigns)")
         if action == "note" and note is None:
             raise _bad("note: is required with action 'note'")
         return [{"action": action, "assignee": assignee, "note": note}], actor
     if "status" in body:
-        status = body["status"]
-        if status not in STATUS_TO_ACTION:
-            raise _bad(f"status: must be one of {', '.join(sorted(STATUS_TO_ACTION))}; got {status!r}")
-        commands.append({"action": STATUS_TO_ACTION[status], "assignee": None, "note": None})
+        commands.append({"action": STATUS_TO_ACTION[body["status"]], "assignee": None, "note": None})
     if "assignee" in body:
         commands.append({"action": "assign", "assignee": assignee, "note": None})
     if note is not None:
@@ -187,7 +191,7 @@ def _check_transition(status: str, action: str) -> None:
         raise ApiError(409, "conflict", f"the incident is {status}, not resolved; there is nothing to reopen")
 
 
-@routes.patch("/api/incidents/{incidentId}")
+@routes.patch(INCIDENT_PATH)
 async def patch_incident(request: web.Request) -> web.Response:
     incident_id = request.match_info["incidentId"]
     commands, actor = _commands_from_body(await read_json(request))
