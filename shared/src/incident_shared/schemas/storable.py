@@ -85,7 +85,8 @@ class Adjustment:
             return None
         if key is not None and not isinstance(key, str):
             return None
-        return cls(path=path[:1000], kept_as=kept_as, reason=reason[:200], key=key[:1000] if key else None)
+        key = storable_text(key[:1000]) if key else None  # a record written before NUL was replaced
+        return cls(path=path[:1000], kept_as=kept_as, reason=reason[:200], key=key)
 
 
 class UnstorableError(ValueError):
@@ -211,8 +212,9 @@ class _Walker:
                         _pointer(parts),
                         f"the keys {key!r} and {stored_key!r} would collide once {key!r} is made storable; rename one",
                     )
+                # The key as sent, but for NUL: the adjustment is stored too, and no NUL can be.
                 self.adjustments.append(
-                    Adjustment(_pointer([*parts, stored_key]), "renamed-key", _key_reason(key), key=key)
+                    Adjustment(_pointer([*parts, stored_key]), "renamed-key", _key_reason(key), key=storable_text(key))
                 )
             parts.append(stored_key)
             stored = self.value(item, depth + 1)
