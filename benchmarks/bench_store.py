@@ -269,7 +269,8 @@ async def load_events(db: Any, p: Plan, rng: random.Random) -> int:
         if len(batch) == 1000:
             await queue.put(batch)
             batch = []
-    await queue.put(batch)
+    if batch:
+        await queue.put(batch)
     for _ in writers:
         await queue.put(None)
     await asyncio.gather(*writers)
