@@ -177,7 +177,14 @@ const server = createServer(async (req, res) => {
   const path = url.pathname;
   try {
     if (req.method === "OPTIONS") return send(res, 204, {});
-    if (path === "/health/ready" || path === "/health") return send(res, 200, { status: "ready" });
+    if (path === "/health/ready") return send(res, 200, { status: "ready" });
+    // FAKE_API_AGGREGATOR_DOWN=1 shows the connection area's "Incidents not updating".
+    if (path === "/health") {
+      const problems = process.env.FAKE_API_AGGREGATOR_DOWN
+        ? { aggregator: "RuntimeError: incidents are not being updated: no aggregator is running (fake API)" }
+        : {};
+      return send(res, 200, { status: Object.keys(problems).length ? "degraded" : "ok", ready: true, problems });
+    }
     if (req.method === "POST" && path === "/api/events") {
       const raw = await body(req);
       if (!raw.service || !raw.severity) return fail(res, 400, "validation_error", "service and severity are required");

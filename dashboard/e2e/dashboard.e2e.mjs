@@ -190,6 +190,12 @@ async function main() {
     const author = await page.getByTestId("summary-author").innerText();
     log(`summary by: ${author}`);
     await page.locator('[data-testid="service-timeline"]').waitFor({ timeout: 30_000 });
+
+    begin("the incident says why it opened and why each template is part of it");
+    const opened = await page.getByTestId("why-opened").innerText({ timeout: 30_000 });
+    log(`why it opened: ${opened.replace(/\s+/g, " ")}`);
+    if (!/severity 5|failures/.test(opened)) throw new Error(`no reason for opening shown: ${opened}`);
+    await page.getByTestId("why-joined").waitFor({ timeout: 30_000 });
     await shot(page, "incident-detail.png", { fullPage: true });
 
     begin("a second page shows the same incident");

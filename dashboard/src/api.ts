@@ -59,6 +59,56 @@ export interface IncidentNote {
   at: string;
 }
 
+/** One decision of the correlation engine and why it was taken (`rule` is a stable name). */
+export interface Reason {
+  rule: string;
+  detail: string;
+  /** The number the rule compared, where there is one (a similarity, a probability, a count). */
+  score: number | null;
+  /** What it saw: shared words, the names a message mentions. */
+  evidence: string[];
+}
+
+export interface JoinedTemplate extends Reason {
+  fingerprint: string;
+  service: string;
+  template: string;
+  at: string;
+}
+
+export interface MergedReason extends Reason {
+  incidentId: string;
+}
+
+export interface NotMergedReason extends Reason {
+  incidentId: string | null;
+  service: string | null;
+}
+
+export interface HistoryEntry {
+  what: string;
+  at: string;
+  detail: string;
+}
+
+/** Why the incident is what it is: every grouping decision behind it. */
+export interface Explanation {
+  opened: Reason | null;
+  joined: JoinedTemplate[];
+  merged: MergedReason[];
+  notMerged: NotMergedReason[];
+  history: HistoryEntry[];
+}
+
+/** One alert (dedupKey) or failure (fingerprint) the incident reports on, and where it stands. */
+export interface IncidentIdentity {
+  identity: string;
+  kind: "dedupKey" | "fingerprint";
+  service: string;
+  resolved: boolean;
+  at: string;
+}
+
 export interface Incident {
   incidentId: string;
   version: number;
@@ -72,7 +122,10 @@ export interface Incident {
   firstSeen: string;
   lastSeen: string;
   flapping: boolean;
+  /** Cycles: times it stopped failing (quiet or resolved by its source) and failed again. */
   flapCount: number;
+  /** Flapping, and every failure it reports on is resolved for now. */
+  recovering: boolean;
   previousIncidentId: string | null;
   /**
    * Set when this incident is part of another one's cascade (a failure that spread across
@@ -84,6 +137,8 @@ export interface Incident {
   templates: TemplateCount[];
   timeline: TimelinePoint[];
   sampleEvents: PlatformEvent[];
+  identities: IncidentIdentity[];
+  explanation: Explanation | null;
   aiGeneratedSummary: string | null;
   rootCause: string | null;
   suggestedActions: string[];
@@ -259,6 +314,7 @@ export function normalizeIncident(raw: unknown): Incident | null {
     lastSeen,
     flapping: raw.flapping === true,
     flapCount: asNumber(raw.flapCount),
+    recovering: raw.recovering === true,
     previousIncidentId: asNullableString(raw.previousIncidentId),
     mergedInto: asNullableString(raw.mergedInto),
     mergedIncidentIds: asArray<string>(raw.mergedIncidentIds, (s) => (typeof s === "string" && s !== "" ? s : null)),
@@ -286,6 +342,18 @@ export function normalizeIncident(raw: unknown): Incident | null {
         : null,
     ),
     sampleEvents: asArray<PlatformEvent>(raw.sampleEvents, normalizeEvent),
+    identities: asArray<IncidentIdentity>(raw.identities, (i) =>
+      isObject(i) && typeof i.identity === "string"
+        ? {
+            identity: i.identity,
+            kind: i.kind === "dedupKey" ? "dedupKey" : "fingerprint",
+            service: asString(i.service),
+            resolved: i.resolved === true,
+            at: asString(i.at),
+          }
+        : null,
+    ),
+    explanation: normalizeExplanation(raw.explanation),
     aiGeneratedSummary: asNullableString(raw.aiGeneratedSummary),
     rootCause: asNullableString(raw.rootCause),
     suggestedActions: asArray<string>(raw.suggestedActions, (s) => (typeof s === "string" ? s : null)),
@@ -305,6 +373,37 @@ export function normalizeIncident(raw: unknown): Incident | null {
     resolution: asNullableString(raw.resolution),
     createdAt: asString(raw.createdAt, firstSeen),
     updatedAt: asString(raw.updatedAt, lastSeen),
+  };
+}
+
+function normalizeReason(raw: Record<string, unknown>): Reason {
+  return {
+    rule: asString(raw.rule),
+    detail: asString(raw.detail),
+    score: typeof raw.score === "number" && Number.isFinite(raw.score) ? raw.score : null,
+    evidence: asArray<string>(raw.evidence, (w) => (typeof w === "string" ? w : null)),
+  };
+}
+
+/** The engine's explanation of an incident; null when the server sent none (older incidents). */
+export function normalizeExplanation(raw: unknown): Explanation | null {
+  if (!isObject(raw)) return null;
+  return {
+    opened: isObject(raw.opened) ? normalizeReason(raw.opened) : null,
+    joined: asArray<JoinedTemplate>(raw.joined, (j) =>
+      isObject(j)
+        ? { ...normalizeReason(j), fingerprint: asString(j.fingerprint), service: asString(j.service), template: asString(j.template), at: asString(j.at) }
+        : null,
+    ),
+    merged: asArray<MergedReason>(raw.merged, (m) =>
+      isObject(m) && typeof m.incidentId === "string" ? { ...normalizeReason(m), incidentId: m.incidentId } : null,
+    ),
+    notMerged: asArray<NotMergedReason>(raw.notMerged, (n) =>
+      isObject(n) ? { ...normalizeReason(n), incidentId: asNullableString(n.incidentId), service: asNullableString(n.service) } : null,
+    ),
+    history: asArray<HistoryEntry>(raw.history, (h) =>
+      isObject(h) ? { what: asString(h.what), at: asString(h.at), detail: asString(h.detail) } : null,
+    ),
   };
 }
 

@@ -70,6 +70,21 @@ java_cmd() {
     -cp "$LIBS/*" "$@"
 }
 
+# A cluster id is 16 random bytes in URL-safe base64 without padding: 22 characters.
+valid_cluster_id() { [[ "$1" =~ ^[A-Za-z0-9_-]{22}$ ]]; }
+
+# new_cluster_id: prints a fresh cluster id. The storage tool logs to stdout before printing the id
+# (log4j's console appender), so only the line that is an id is kept; the log goes to the log file.
+new_cluster_id() {
+  local out line
+  out="$(java_cmd kafka.tools.StorageTool random-uuid 2>>"$LOG")" || return 1
+  while IFS= read -r line; do
+    if valid_cluster_id "$line"; then echo "$line"; return 0; fi
+    printf '%s\n' "$line" >>"$LOG"
+  done <<<"$out"
+  return 1
+}
+
 start() {
   if is_running "$INSTANCE"; then
     say "$INSTANCE already running on 127.0.0.1:$PORT"
@@ -79,12 +94,21 @@ start() {
   install
   write_config
   if [[ ! -f "$DATA/meta.properties" ]]; then
-    local id_file="$II_HOME/$INSTANCE/cluster.id"
-    [[ -f "$id_file" ]] || java_cmd kafka.tools.StorageTool random-uuid > "$id_file"
-    say "formatting $INSTANCE storage (cluster $(cat "$id_file"))"
-    java_cmd kafka.tools.StorageTool format -t "$(cat "$id_file")" -c "$CONF" --ignore-formatted >>"$LOG" 2>&1 \
+    local id_file="$II_HOME/$INSTANCE/cluster.id" cluster_id=""
+    [[ -f "$id_file" ]] && cluster_id="$(cat "$id_file")"
+    if ! valid_cluster_id "$cluster_id"; then
+      cluster_id="$(new_cluster_id)" || die "the Kafka storage tool gave no cluster id; see $LOG"
+      echo "$cluster_id" > "$id_file"
+    fi
+    say "formatting $INSTANCE storage (cluster $cluster_id)"
+    java_cmd kafka.tools.StorageTool format -t "$cluster_id" -c "$CONF" --ignore-formatted >>"$LOG" 2>&1 \
       || die "formatting Kafka storage failed; see $LOG"
   fi
+  local stored_id
+  stored_id="$(sed -n 's/^cluster\.id=//p' "$DATA/meta.properties")"
+  valid_cluster_id "$stored_id" || warn "$INSTANCE storage was formatted with a malformed cluster id (a log line" \
+    "captured with it by an older version of this script); the broker runs, but tools that show the id show" \
+    "that line. To start clean (the topics are lost): $0 stop && rm -rf $DATA $II_HOME/$INSTANCE/cluster.id"
   say "starting $INSTANCE on 127.0.0.1:$PORT (log: $LOG)"
   start_daemon "$INSTANCE" "$LOG" java -Xms128m "-Xmx$HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
     -Djava.awt.headless=true "-Dlog4j2.configurationFile=$II_ROOT/deploy/local/kafka/log4j2.properties" \

@@ -27,19 +27,35 @@ port_open() {
   (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
 }
 
-# wait_for DESCRIPTION SECONDS COMMAND...: polls COMMAND every half second, printing a dot a second.
+# wait_for DESCRIPTION SECONDS COMMAND...: polls COMMAND every half second until it succeeds.
+# Progress is one line: on a terminal it is rewritten in place with the seconds waited and the
+# latest reason (COMMAND may set WAIT_DETAIL, e.g. "connection refused"); in a log, a dot every
+# two seconds. Giving up prints the last reason.
+WAIT_DETAIL=""
 wait_for() {
   local what="$1" limit="$2"; shift 2
-  local start=$SECONDS
-  printf '    waiting for %s ' "$what" >&2
+  local start=$SECONDS shown=-1 elapsed tty=0
+  [[ -t 2 ]] && tty=1
+  WAIT_DETAIL=""
+  (( tty )) || printf '    waiting for %s ' "$what" >&2
   until "$@"; do
-    if (( SECONDS - start >= limit )); then
-      printf ' gave up after %ss\n' "$limit" >&2
+    elapsed=$((SECONDS - start))
+    if (( elapsed >= limit )); then
+      (( tty )) && printf '\r\033[K    waiting for %s' "$what" >&2
+      printf ' gave up after %ss%s\n' "$limit" "${WAIT_DETAIL:+ (last: $WAIT_DETAIL)}" >&2
       return 1
     fi
+    if (( elapsed != shown )); then
+      if (( tty )); then
+        printf '\r\033[K    waiting for %s: %ss%s' "$what" "$elapsed" "${WAIT_DETAIL:+ ($WAIT_DETAIL)}" >&2
+      elif (( elapsed % 2 == 0 )); then
+        printf '.' >&2
+      fi
+      shown=$elapsed
+    fi
     sleep 0.5
-    (( (SECONDS - start) % 2 == 0 )) && printf '.' >&2
   done
+  (( tty )) && printf '\r\033[K    waiting for %s:' "$what" >&2
   printf ' ready (%ss)\n' "$((SECONDS - start))" >&2
 }
 

@@ -5,21 +5,35 @@
 #   deploy/local/mongo.sh start     install if needed, start on 127.0.0.1:${MONGO_PORT:-27017}
 #   deploy/local/mongo.sh stop | status
 #
-# MONGO_BACKEND=postgresql (the default) keeps the data in the local PostgreSQL (postgres.sh, database
-# `ferretdb`), where equality lookups are served by indexes (postgres/ferretdb-indexes.sql);
-# MONGO_BACKEND=sqlite keeps it in SQLite files under .local/ferretdb/data, with no other server,
-# but every query other than one by `_id` reads the whole collection.
+# MONGO_BACKEND=postgresql (the default) keeps the data in the local PostgreSQL (postgres.sh), where
+# equality lookups are served by indexes (postgres/ferretdb-indexes.sql); MONGO_BACKEND=sqlite keeps
+# it in SQLite files under .local/<instance>/data, with no other server, but every query other than
+# one by `_id` reads the whole collection.
+#
+# MONGO_INSTANCE (default "ferretdb") and MONGO_PORT (27017) select the instance, so that tests can
+# run a second, throwaway server beside the main one. On PostgreSQL each instance has a database of
+# its own (`ferretdb` for the main one, the instance name with `_` for `-` for the others), and a
+# throwaway instance starts from an empty database whenever its directory .local/<instance> has
+# been removed, as it would on SQLite; the main instance's database is never dropped.
 #
 # The build embeds FerretDB as a library (deploy/local/ferretdb/main.go): `go install` of the
 # upstream command panics at start for a generated version file that the module does not carry.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+INSTANCE="${MONGO_INSTANCE:-ferretdb}"
 PORT="${MONGO_PORT:-27017}"
 BACKEND="${MONGO_BACKEND:-postgresql}"
+PG="$II_ROOT/deploy/local/postgres.sh"
+PG_MARKER="postgresql-database"  # in $DATA: this instance's database exists and holds its data
 SRC="$II_ROOT/deploy/local/ferretdb"
 BIN="$II_HOME/bin/ferretdb-local"
-DATA="$II_HOME/ferretdb/data"
-LOG="$II_LOGS/ferretdb.log"
+DATA="$II_HOME/$INSTANCE/data"
+LOG="$II_LOGS/$INSTANCE.log"
+
+# pg_database: this instance's PostgreSQL database.
+pg_database() {
+  if [[ "$INSTANCE" == ferretdb ]]; then echo ferretdb; else echo "${INSTANCE//-/_}" | tr '[:upper:]' '[:lower:]'; fi
+}
 
 install() {
   command -v go >/dev/null || die "Go 1.24+ is needed to build FerretDB: see https://go.dev/doc/install"
@@ -37,30 +51,41 @@ install() {
 }
 
 start() {
-  if is_running ferretdb; then
-    say "FerretDB already running on 127.0.0.1:$PORT"
+  if is_running "$INSTANCE"; then
+    say "$INSTANCE already running on 127.0.0.1:$PORT"
     return 0
   fi
   port_open 127.0.0.1 "$PORT" && die "port $PORT is taken by another process; stop it or set MONGO_PORT"
   install
-  local store
+  mkdir -p "$DATA"
+  local store where
   case "$BACKEND" in
     postgresql)
-      "$II_ROOT/deploy/local/postgres.sh" start
-      store=(-postgresql-url "$("$II_ROOT/deploy/local/postgres.sh" url ferretdb)") ;;
-    sqlite) mkdir -p "$DATA"; store=(-sqlite-dir "$DATA") ;;
+      "$PG" start
+      local database; database="$(pg_database)"
+      if [[ "$INSTANCE" != ferretdb && ! -f "$DATA/$PG_MARKER" ]]; then
+        "$PG" dropdb "$database"  # a throwaway instance whose directory was removed: start empty
+      fi
+      "$PG" createdb "$database"
+      echo "$database" > "$DATA/$PG_MARKER"
+      if compgen -G "$DATA/*.sqlite" >/dev/null; then
+        say "note: $DATA holds SQLite data of MONGO_BACKEND=sqlite; it is not used (nor moved) on PostgreSQL"
+      fi
+      store=(-postgresql-url "$("$PG" url "$database")")
+      where="PostgreSQL database $database" ;;
+    sqlite) store=(-sqlite-dir "$DATA"); where="data: $DATA" ;;
     *) die "MONGO_BACKEND must be postgresql or sqlite, not $BACKEND" ;;
   esac
-  say "starting FerretDB on 127.0.0.1:$PORT ($BACKEND backend, log: $LOG)"
-  start_daemon ferretdb "$LOG" "$BIN" -listen-addr "127.0.0.1:$PORT" "${store[@]}"
+  say "starting $INSTANCE on 127.0.0.1:$PORT ($where, log: $LOG)"
+  start_daemon "$INSTANCE" "$LOG" "$BIN" -listen-addr "127.0.0.1:$PORT" "${store[@]}"
   wait_for "FerretDB on :$PORT" 60 port_open 127.0.0.1 "$PORT" \
     || { tail -30 "$LOG" >&2; die "FerretDB did not start; the log above says why"; }
 }
 
 case "${1:-start}" in
-  install) install; [[ "$BACKEND" == sqlite ]] || "$II_ROOT/deploy/local/postgres.sh" install ;;
+  install) install; [[ "$BACKEND" == sqlite ]] || "$PG" install ;;
   start) start ;;
-  stop) stop_daemon ferretdb ;;
-  status) is_running ferretdb && echo "FerretDB running on 127.0.0.1:$PORT" || { echo "FerretDB stopped"; exit 1; } ;;
+  stop) stop_daemon "$INSTANCE" ;;
+  status) is_running "$INSTANCE" && echo "$INSTANCE running on 127.0.0.1:$PORT" || { echo "$INSTANCE stopped"; exit 1; } ;;
   *) die "usage: $0 install|start|stop|status" ;;
 esac

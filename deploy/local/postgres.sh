@@ -4,6 +4,7 @@
 #   deploy/local/postgres.sh install        the server binaries (apt-get install postgresql, as root)
 #   deploy/local/postgres.sh start          initialise once, start, apply postgres/ferretdb-indexes.sql
 #   deploy/local/postgres.sh createdb NAME  create database NAME if missing (one per FerretDB instance)
+#   deploy/local/postgres.sh dropdb NAME    drop database NAME if it exists (a throwaway instance's)
 #   deploy/local/postgres.sh url NAME       the URL FerretDB connects with, for database NAME
 #   deploy/local/postgres.sh psql [ARGS]    a psql shell on the `ferretdb` database
 #   deploy/local/postgres.sh stop | status
@@ -121,6 +122,13 @@ createdb() {
   psql_cmd -d "$name" -f "$SQL" >/dev/null
 }
 
+dropdb() {
+  local name="$1"
+  [[ "$name" =~ ^[a-z_][a-z0-9_]*$ ]] || die "database name must be lower-case letters, digits and _: $name"
+  [[ "$name" != ferretdb ]] || die "the main instance's database is never dropped by these scripts"
+  psql_cmd -d postgres -c "DROP DATABASE IF EXISTS $name WITH (FORCE)"
+}
+
 stop() {
   if running; then
     say "stopping PostgreSQL"
@@ -133,9 +141,10 @@ case "${1:-start}" in
   install) install ;;
   start) start ;;
   createdb) createdb "${2:?usage: $0 createdb NAME}" ;;
+  dropdb) dropdb "${2:?usage: $0 dropdb NAME}" ;;
   url) echo "postgres://postgres@/${2:-ferretdb}?host=$RUN&port=$PORT" ;;
   psql) shift; psql_cmd -d ferretdb "$@" ;;
   stop) stop ;;
   status) running && echo "PostgreSQL running (socket in $RUN)" || { echo "PostgreSQL stopped"; exit 1; } ;;
-  *) die "usage: $0 install|start|createdb NAME|url NAME|psql|stop|status" ;;
+  *) die "usage: $0 install|start|createdb NAME|dropdb NAME|url NAME|psql|stop|status" ;;
 esac

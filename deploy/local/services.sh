@@ -28,7 +28,16 @@ wanted() {  # wanted NAME [FILTER...]: true when no filter is given or NAME is a
   return 1
 }
 
-http_ok() { curl -fsS -o /dev/null --max-time 2 "$1"; }
+# http_ok URL: true on a 2xx answer. Quiet: the reason for a failure goes to WAIT_DETAIL (shown by
+# wait_for's progress line), not to the terminal once per attempt.
+http_ok() {
+  local err
+  err="$(curl -fsS -o /dev/null --max-time 2 "$1" 2>&1)" && return 0
+  err="${err#curl: (*) }"
+  err="${err/ after [0-9]* ms:/:}"
+  WAIT_DETAIL="${err:0:120}"
+  return 1
+}
 
 start() {
   local name port path cmd

@@ -96,11 +96,6 @@ async def test_alertmanager_pagerduty_alert_opens_an_incident_that_its_resolve_j
     assert incident["severityScore"] >= 4
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="waits on the correlation engine resolving an incident once every alert in it is resolved;"
-    " remove this mark when that lands (strict: this test then fails as XPASS until the mark goes)",
-)
 async def test_alertmanager_pagerduty_resolve_resolves_the_incident(stack: Any, tmp_path: Path) -> None:
     service = f"e2e-pd-{secrets.token_hex(3)}"
     incident = await _alert_fired_then_resolved(stack, tmp_path, service)

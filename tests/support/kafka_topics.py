@@ -4,6 +4,7 @@ with them)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient
@@ -17,10 +18,11 @@ async def delete_topics_containing(bootstrap: str, stem: str) -> None:
     """Deletes every topic whose name contains `stem` (a test's random prefix); best effort."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="test-cleanup")
     try:
-        await admin.start()
-        doomed = [t for t in await admin.list_topics() if stem in t]
-        if doomed:
-            await admin.delete_topics(doomed)
+        async with asyncio.timeout(30):  # a broker busy electing leaders must not hold the test
+            await admin.start()
+            doomed = [t for t in await admin.list_topics() if stem in t]
+            if doomed:
+                await admin.delete_topics(doomed)
     except Exception as err:  # noqa: BLE001 - cleanup must not fail a test that passed
         log.warning("could not delete the test's topics (%s): %s", stem, err)
     finally:

@@ -2,6 +2,7 @@ import { useEffect, useMemo, useState } from "react";
 import { Link, useParams } from "react-router";
 import { Bar, BarChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
 import { api, errorText, type Incident, type IncidentCommand } from "../api";
+import { ExplanationPanel } from "../components/ExplanationPanel";
 import { ErrorMessage, Panel } from "../components/Feedback";
 import { MergeNotice } from "../components/MergeNotice";
 import { ServiceChip, SeverityBadge, StatusBadge } from "../components/SeverityBadge";
@@ -59,8 +60,10 @@ export function IncidentDetail() {
         <Meta label="Last seen" value={`${formatTime(incident.lastSeen)} (${formatAge(incident.lastSeen, now)} ago)`} />
         <Meta label="Assignee" value={<span data-testid="incident-assignee">{incident.assignee ?? "nobody"}</span>} />
         {incident.acknowledgedAt && <Meta label="Acknowledged" value={`${formatTime(incident.acknowledgedAt)} by ${incident.acknowledgedBy ?? "?"}`} />}
-        {incident.resolvedAt && <Meta label="Resolved" value={`${formatTime(incident.resolvedAt)} by ${incident.resolvedBy ?? "?"}${incident.resolution ? ` (${incident.resolution})` : ""}`} />}
-        {incident.flapping && <Meta label="Flapping" value={`${incident.flapCount} flaps`} />}
+        {incident.resolvedAt && <Meta label="Resolved" value={resolvedText(incident)} />}
+        {incident.flapping && <Meta label="Flapping" value={`${incident.flapCount} cycles${incident.recovering ? ", recovering now" : ""}`} />}
+        {!incident.flapping && incident.flapCount > 0 && <Meta label="Reopened" value={`${incident.flapCount}×`} />}
+        {incident.identities.length > 0 && <Meta label="Reports on" value={<span data-testid="incident-identities">{identitiesText(incident)}</span>} />}
         {incident.previousIncidentId && (
           <Meta
             label="Recurrence of"
@@ -97,6 +100,8 @@ export function IncidentDetail() {
         </div>
       </div>
 
+      <ExplanationPanel incident={incident} />
+
       <Panel id="service-timeline" title="Timeline per service" actions={<span className="text-xs text-slate-500">events per minute (event time)</span>}>
         <ServiceTimeline incident={incident} />
       </Panel>
@@ -108,6 +113,27 @@ export function IncidentDetail() {
       <NotesPanel incident={incident} />
     </div>
   );
+}
+
+const RESOLUTIONS: Record<string, string> = {
+  manual: "by hand",
+  quiet: "no failure for the quiet period",
+  source: "every failure it reports on resolved by its source",
+  locked: "locked after its maximum duration",
+};
+
+function resolvedText(incident: Incident): string {
+  const by = incident.resolvedBy ? ` by ${incident.resolvedBy}` : "";
+  const how = incident.resolution ? ` (${RESOLUTIONS[incident.resolution] ?? incident.resolution})` : "";
+  return `${formatTime(incident.resolvedAt ?? "")}${by}${how}`;
+}
+
+function identitiesText(incident: Incident): string {
+  const alerts = incident.identities.filter((i) => i.kind === "dedupKey");
+  const failures = incident.identities.length - alerts.length;
+  const resolved = incident.identities.filter((i) => i.resolved).length;
+  const parts = [alerts.length ? `${alerts.length} alert(s)` : "", failures ? `${failures} failure(s)` : ""].filter(Boolean);
+  return `${parts.join(" and ")}, ${resolved} resolved`;
 }
 
 function BackLink() {

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 from aiokafka.partitioner import DefaultPartitioner
 
 from incident_shared.topics import ALL_TOPICS, Topics, TopicSpec
@@ -45,6 +45,35 @@ class CachingPartitioner:
             partition = int(self._default(key, all_partitions, available))
             self._cache[slot] = partition
         return partition
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether trying the same Kafka operation again later may succeed: the broker or the network
+    is down or slow (a timeout, a lost connection, no leader yet), not the request itself wrong (a
+    record too large, one that cannot be serialized)."""
+    if isinstance(exc, KafkaError):
+        return bool(exc.retriable) or isinstance(exc, KafkaTimeoutError)
+    return isinstance(exc, TimeoutError | ConnectionError)
+
+
+async def stop_quietly(client: Any, what: str) -> None:
+    """Stops an aiokafka consumer or producer that failed, without letting its shutdown fail the caller.
+
+    A caller that retries after a failure must stop the old client and carry on. aiokafka's consumer
+    cancels its own pending fetch tasks in `stop()` and then awaits them, which raises their
+    `CancelledError` out of `stop()` (seen after Kafka went away mid-fetch): a retry loop would end
+    right there, silently, as if cancelled. That cancellation, and any error of the shutdown, is
+    logged and swallowed here; a cancellation of the caller itself still propagates.
+    """
+    try:
+        await client.stop()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        log.warning("stopping a Kafka client was interrupted by its own cancelled tasks", extra={"client": what})
+    except Exception as exc:  # noqa: BLE001 - the client is being discarded; the reason is logged
+        log.warning("stopping a Kafka client failed", extra={"client": what, "error": repr(exc)[:300]})
 
 
 def producer_config(bootstrap_servers: str, client_id: str, **overrides: Any) -> dict[str, Any]:
@@ -110,8 +139,12 @@ async def ensure_topics(
         await admin.close()
 
 
-async def probe_kafka(bootstrap_servers: str, limit_seconds: float = 3.0) -> str:
-    """Connects and fetches cluster metadata; returns a short description or raises."""
+async def probe_kafka(bootstrap_servers: str, limit_seconds: float = 3.0, writes_to: str | None = None) -> str:
+    """Connects and fetches cluster metadata; returns a short description or raises.
+
+    With `writes_to`, also checks that every partition of that topic has a leader: a broker that
+    answers while its partitions are still coming online (a restart) accepts no writes to them yet.
+    """
     admin = AIOKafkaAdminClient(
         bootstrap_servers=bootstrap_servers,
         client_id="incident-health",
@@ -121,7 +154,16 @@ async def probe_kafka(bootstrap_servers: str, limit_seconds: float = 3.0) -> str
         async with asyncio.timeout(limit_seconds):
             await admin.start()
             cluster = await admin.describe_cluster()
+            described = await admin.describe_topics([writes_to]) if writes_to else []
     finally:
         await admin.close()
+    for topic in described:
+        if topic.get("error_code"):
+            raise LookupError(f"topic '{writes_to}' is not available (error {topic['error_code']}); is it created?")
+        leaderless = sorted(p["partition"] for p in topic["partitions"] if p.get("leader", -1) < 0 or p["error_code"])
+        if leaderless:
+            raise ConnectionError(
+                f"partitions {leaderless} of '{writes_to}' have no leader yet: writes to them fail until they do"
+            )
     brokers = cluster.get("brokers", [])
     return f"{len(brokers)} broker(s), cluster {cluster.get('cluster_id')}"

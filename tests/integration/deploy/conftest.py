@@ -209,9 +209,10 @@ def _find_helm() -> str | None:
 
 @pytest.fixture(scope="session")
 def helm() -> str:
-    """The helm binary; built from the Go module proxy by deploy/ci.d/helm.sh when it is missing."""
+    """The helm binary, built from the Go module proxy by deploy/ci.d/helm.sh (which keeps a binary
+    of the pinned version and build, and rebuilds an older one)."""
     found = _find_helm()
-    if found is None and HELM_SETUP.exists() and shutil.which("go"):
+    if (found is None or found.startswith(str(REPO))) and HELM_SETUP.exists() and shutil.which("go"):
         proc = subprocess.run(["bash", str(HELM_SETUP)], capture_output=True, text=True, timeout=1800, check=False)
         found = _find_helm()
         if found is None:

@@ -44,6 +44,13 @@ def test_helm_lint_passes(helm: str, values: tuple[str, ...]) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def test_a_plain_helm_template_renders_without_a_cluster(helm: str) -> None:
+    """No --kube-version: what a person types first. helm then assumes its own Kubernetes version."""
+    proc = subprocess.run([helm, "template", str(CHART)], capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "kind: Deployment" in proc.stdout
+
+
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_every_rendered_object_validates_against_the_kubernetes_schemas(helm_template: Render, variant: str) -> None:
     docs = helm_template(*VARIANTS[variant])

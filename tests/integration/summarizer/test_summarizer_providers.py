@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
+import aiohttp
 import pytest
 from prometheus_client import generate_latest
 
@@ -313,3 +314,28 @@ async def test_the_stand_in_answers_from_the_digest_it_was_sent(make_engine, inc
     assert "payment-service" in outcome.summary.summary
     assert "77 events" in outcome.summary.summary
     assert outcome.summary.evidence.templates == ["fp_timeout"]
+
+
+async def test_an_outage_switched_on_over_http_fails_every_call_until_switched_off(
+    make_engine, fake_provider, incident_factory
+):
+    """What a test running the stand-in as a separate process uses to make the provider fail."""
+
+    engine = make_engine("claude", threshold=100, attempts=1)
+    async with aiohttp.ClientSession(base_url=fake_provider.base_url) as http:
+        bad = await http.post("/control/outage", json={"status": 200})
+        assert bad.status == 400
+        assert (await http.post("/control/outage", json={"status": 529})).status == 200
+        assert (await (await http.get("/health")).json())["outage"] == 529
+        for _ in range(3):
+            outcome = await engine.summarize(incident_factory())
+            assert outcome.fallback_reason == "server-error"
+        assert (await http.delete("/control/outage")).status == 200
+        assert (await engine.summarize(incident_factory())).summary.kind == "ai"
+
+        # With a duration, it ends by itself.
+        assert (await http.post("/control/outage", json={"status": 503, "seconds": 0.3})).status == 200
+        assert (await engine.summarize(incident_factory())).fallback_reason == "server-error"
+        await asyncio.sleep(0.35)
+        assert (await engine.summarize(incident_factory())).summary.kind == "ai"
+        assert (await (await http.get("/health")).json())["outage"] is None

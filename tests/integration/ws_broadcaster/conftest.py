@@ -60,7 +60,8 @@ async def start_broadcaster(kafka_bootstrap: str, topics: Topics) -> AsyncIterat
 
     yield start
     for server in servers:
-        await server.close()
+        async with asyncio.timeout(60):  # a shutdown that hangs fails here, named, not as a suite timeout
+            await server.close()
 
 
 @pytest.fixture

@@ -149,6 +149,25 @@ def test_a_caller_still_failing_after_its_root_went_quiet_is_shown_again() -> No
     assert caller.mergedInto is None
 
 
+def test_callers_that_wind_down_with_their_root_stay_merged_when_it_ends() -> None:
+    """The database goes quiet a few seconds before its caller's last timeouts: the caller is the
+    cascade's tail, not a failure of its own, and its last events still count on the root."""
+    s = Scenario()
+    s.emit(
+        "postgres-orders", 4, "could not connect to server: Connection refused at 10.0.3.{i}:5432", count=20, every=6
+    )
+    s.emit("order-service", 4, "Timeout after 5000ms calling postgres-orders (query {i}7)", at=0.5, count=20, every=6)
+    run = Run()
+    run.feed(s.events)
+    run.engine.close_quiet((T0 + timedelta(minutes=30)).timestamp())
+    run.collect()
+    [root] = [i for i in run.latest.values() if i.mergedIncidentIds]
+    [caller] = [i for i in run.latest.values() if i.affectedServices == ["order-service"]]
+    assert root.status == caller.status == "resolved"
+    assert caller.mergedInto == root.incidentId
+    assert root.eventCount == 40  # the caller's last events are counted on the root
+
+
 def test_resolving_a_cascade_resolves_its_members_and_keeps_them_merged() -> None:
     run = Run()
     run.feed(orders_cascade().events)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from aggregator.engine import CorrelationConfig, Topology
+from aggregator.engine import CorrelationConfig, MemoryStore, Topology
+from aggregator.engine.baseline import Baselines
 from support.engine_scenarios import Scenario
 
 pytestmark = pytest.mark.unit
@@ -67,3 +68,18 @@ def test_breadth_and_duration_raise_the_score() -> None:
     assert factors["breadth"] > 0
     assert factors["duration"] > 0
     assert w.severityScore > n.severityScore
+
+
+def test_recent_counts_include_every_minute_of_the_window() -> None:
+    """The counts behind the opening rules: closed minutes from the store, the current one from
+    the baseline, a minute closed late included."""
+    b = Baselines(MemoryStore(), half_life=1800, max_keys=100, idle_expiry=3600)
+    t0 = 60 * 1_000_000.0
+    for k in range(3):
+        b.observe("k", t0 + k)  # minute 0: 3
+    assert b.recent("k", t0 + 120, 3) == 3  # minute 2, nothing since: minute 0 still being counted
+    b.observe("k", t0 + 125)  # minute 2: rolls minute 0 into the store
+    assert b.recent("k", t0 + 130, 3) == 4
+    b.observe("k", t0 + 61)  # a late event in minute 1
+    assert b.recent("k", t0 + 130, 3) == 5
+    assert b.recent("k", t0 + 130, 2) == 2

@@ -177,3 +177,24 @@ def test_tracking_is_bounded(clock, incident_factory, change_of):
     for i in range(5):
         policy.observe(change_of(incident_factory(incidentId=f"inc_{i}", status="resolved" if i < 2 else "active")))
     assert len(policy) <= 3
+
+
+def test_an_incident_the_policy_cannot_judge_never_holds_the_others(policy, clock, incident_factory, change_of):
+    """A record no valid producer writes (here: a time without a zone) is rejected and reported."""
+    good = incident_factory(incidentId="inc_good", eventCount=30)
+    bad = incident_factory(incidentId="inc_bad", eventCount=3)
+    bad = bad.model_copy(update={"createdAt": bad.createdAt.replace(tzinfo=None)})
+    policy.observe(change_of(bad, "created"))
+    policy.observe(change_of(good, "created"))
+    errors = []
+
+    due = policy.due(on_error=lambda incident, exc: errors.append((incident.incidentId, type(exc).__name__)))
+
+    assert [d.incident.incidentId for d in due] == ["inc_good"]
+    assert errors == [("inc_bad", "TypeError")]
+    assert policy.get("inc_bad") is None
+    clock.advance(60)
+    assert policy.due() == []
+    # A newer version is followed again.
+    policy.observe(change_of(incident_factory(incidentId="inc_bad", version=2, eventCount=30), "updated"))
+    assert [d.incident.incidentId for d in policy.due()] == ["inc_bad"]

@@ -410,16 +410,36 @@ async def wait_for_changelog_metadata(app: faust.App) -> None:
         log.debug("changelog topic known to the producer", extra={"topic": topic, "partitions": len(partitions)})
 
 
+def halted(app: Any) -> dict[str, Any] | None:
+    """Why the worker is stopping (crashed or asked to), or None while it runs.
+
+    After an agent crashes, Faust stops the worker, and that stop can hang (seen in the fault suite)
+    while the web server still answers: a live, ready-looking process that processes nothing and
+    never exits. The health pages report this, so that the orchestrator's liveness probe restarts it.
+    """
+    if not app.should_stop:
+        return None
+    reason = app.crash_reason
+    return {"status": "crashed" if reason else "stopping", "reason": repr(reason)[:300] if reason else None}
+
+
 def _add_pages(app: faust.App, rt: Runtime) -> None:
     def page(path: str) -> Callable[[Callable[..., Awaitable[Any]]], Any]:
         return app.page(path)
 
+    def stopping() -> dict[str, Any] | None:
+        return halted(app)
+
     @page("/health/live")
     async def live(self: Any, request: Any) -> Any:
+        if (halted := stopping()) is not None:
+            return self.json(halted, status=503)
         return self.json({"status": "ok"})
 
     @page("/health/ready")
     async def ready(self: Any, request: Any) -> Any:
+        if (halted := stopping()) is not None:
+            return self.json({**halted, "down": ["worker"]}, status=503)
         assigned = bool(app.consumer.assignment()) if app.consumer else False
         down = [
             name

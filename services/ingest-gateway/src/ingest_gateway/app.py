@@ -33,10 +33,12 @@ from ingest_gateway.appkeys import (
     REGISTRY,
     SETTINGS,
     SHARED_READS,
+    WATCH,
 )
 from ingest_gateway.history import BusyBuckets
 from ingest_gateway.incident_view import IncidentView, IncidentViewReader
 from ingest_gateway.metrics import GatewayMetrics
+from ingest_gateway.pipeline import AggregatorWatch
 from ingest_gateway.publisher import EventPublisher
 from ingest_gateway.routes import alertmanager, events, incidents, otlp, pagerduty
 from ingest_gateway.settings import GatewaySettings
@@ -110,6 +112,23 @@ async def _retention_ctx(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
+async def _watch_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings, metrics = app[SETTINGS], app[METRICS]
+    watch = AggregatorWatch(
+        settings.kafka_bootstrap_servers,
+        group=settings.aggregator_app_id,
+        topic=settings.topics.events,
+        check_seconds=settings.aggregator_check_seconds,
+        stall_seconds=settings.aggregator_stall_seconds,
+        lag_gauge=metrics.aggregator_waiting,
+        members_gauge=metrics.aggregator_workers,
+    )
+    app[WATCH] = watch
+    await watch.start()
+    yield
+    await watch.stop()
+
+
 async def _http_ctx(app: web.Application) -> AsyncIterator[None]:
     async with aiohttp.ClientSession() as session:
         app[HTTP] = session
@@ -129,7 +148,7 @@ def build_app(settings: GatewaySettings, registry: CollectorRegistry | None = No
     app[BUSY_BUCKETS] = BusyBuckets()
     app[SHARED_READS] = SingleFlight()
     app[proxy.WEBSOCKETS] = set()
-    app.cleanup_ctx.extend([_http_ctx, _kafka_ctx, _mongo_ctx, _incident_view_ctx, _retention_ctx])
+    app.cleanup_ctx.extend([_http_ctx, _kafka_ctx, _mongo_ctx, _watch_ctx, _incident_view_ctx, _retention_ctx])
     app.on_shutdown.append(proxy.close_websockets)
 
     app.router.add_routes(events.routes)
@@ -147,7 +166,7 @@ def build_app(settings: GatewaySettings, registry: CollectorRegistry | None = No
     async def kafka_probe() -> str:
         if not app[PUBLISHER].connected:
             raise ConnectionError("the producer is not connected yet")
-        return await probe_kafka(settings.kafka_bootstrap_servers)
+        return await probe_kafka(settings.kafka_bootstrap_servers, writes_to=settings.topics.events)
 
     async def mongo_probe() -> str:
         return await mongo.probe_mongo(app[MONGO].client)
@@ -158,6 +177,9 @@ def build_app(settings: GatewaySettings, registry: CollectorRegistry | None = No
             raise RuntimeError(f"loading the {reader.topic} topic: {len(reader.view)} incidents so far")
         return f"{len(reader.view)} incidents"
 
+    async def aggregator_probe() -> str:
+        return app[WATCH].probe()
+
     add_health_routes(
         app,
         service="ingest-gateway",
@@ -167,6 +189,9 @@ def build_app(settings: GatewaySettings, registry: CollectorRegistry | None = No
             Check("mongodb", mongo_probe),
             # Reported, not required: ingest must not wait for the incident lists to load.
             Check("incident-view", view_probe, required=False),
+            # Incidents not being updated is news for every user, but not a reason to stop taking
+            # events: they wait in Kafka for the aggregator.
+            Check("aggregator", aggregator_probe, required=False),
         ],
         registry=app[REGISTRY],
     )

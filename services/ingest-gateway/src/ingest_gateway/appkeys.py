@@ -12,6 +12,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from ingest_gateway.history import BusyBuckets
 from ingest_gateway.incident_view import IncidentView, IncidentViewReader
 from ingest_gateway.metrics import GatewayMetrics
+from ingest_gateway.pipeline import AggregatorWatch
 from ingest_gateway.publisher import EventPublisher
 from ingest_gateway.settings import GatewaySettings
 from ingest_gateway.singleflight import SingleFlight
@@ -26,3 +27,4 @@ INCIDENT_READER = web.AppKey("incident_reader", IncidentViewReader)
 INCIDENT_VIEW = web.AppKey("incident_view", IncidentView)
 BUSY_BUCKETS = web.AppKey("busy_buckets", BusyBuckets)
 SHARED_READS = web.AppKey("shared_reads", SingleFlight[bytes])
+WATCH = web.AppKey("aggregator_watch", AggregatorWatch)

@@ -25,6 +25,8 @@ class GatewayMetrics:
     view_incidents: Gauge
     view_bad_records: Counter
     store: RetentionMetrics
+    aggregator_waiting: Gauge
+    aggregator_workers: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> GatewayMetrics:
@@ -97,4 +99,14 @@ class GatewayMetrics:
             # ingest_gateway_store_documents / _bytes / _oldest_event_timestamp_seconds, and
             # ingest_gateway_retention_deleted_documents_total.
             store=RetentionMetrics.create(registry, "ingest_gateway"),
+            aggregator_waiting=Gauge(
+                "ingest_gateway_aggregator_waiting_events",
+                "Events on the events topic the aggregator has not processed yet (its consumer group's lag)",
+                registry=registry,
+            ),
+            aggregator_workers=Gauge(
+                "ingest_gateway_aggregator_workers",
+                "Members of the aggregator's consumer group (0: no aggregator is running)",
+                registry=registry,
+            ),
         )

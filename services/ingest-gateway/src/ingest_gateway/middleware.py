@@ -7,7 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from pymongo.errors import PyMongoError
+from pymongo.errors import ConnectionFailure, PyMongoError
 
 from incident_shared.web.access import bearer_token
 from incident_shared.web.health import json_response
@@ -106,16 +106,6 @@ async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResp
             error_body("body_too_large", f"the body is larger than {limit} bytes; split it into smaller batches"),
             status=413,
         )
-    except PyMongoError as exc:
-        # History reads only: ingest never touches MongoDB. The store being away is not a bug here.
-        log.warning("the history store did not answer", extra={"path": request.path, "error": str(exc)[:300]})
-        return json_response(
-            error_body(
-                "store_unavailable", f"the history store (MongoDB) did not answer ({type(exc).__name__}); retry shortly"
-            ),
-            status=503,
-            headers={"Retry-After": "5"},
-        )
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -123,6 +113,22 @@ async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResp
         message = exc.reason if exc.status != 404 else f"no route {request.method} {request.path}"
         kept = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}
         return json_response(error_body(code, message), status=exc.status, headers=kept)
+    except PyMongoError as exc:
+        # History reads only: ingest never touches MongoDB. MongoDB down, or a read past its time limit,
+        # is an outage, not a bug: say so, and when to try again. Ingest goes on meanwhile.
+        log.warning(
+            "the history store did not answer; answering 503", extra={"path": request.path, "error": repr(exc)[:300]}
+        )
+        reason = "is unreachable" if isinstance(exc, ConnectionFailure) else f"did not answer ({type(exc).__name__})"
+        return json_response(
+            error_body(
+                "mongodb_unavailable",
+                f"the history store (MongoDB) {reason}; reads fail until it is back (events are still"
+                " accepted): retry shortly",
+            ),
+            status=503,
+            headers={"Retry-After": "5"},
+        )
     except Exception:
         log.exception("unhandled error", extra={"method": request.method, "path": request.path})
         return json_response(error_body("internal_error", "an internal error occurred; it has been logged"), status=500)

@@ -76,6 +76,13 @@ class GatewaySettings(CommonSettings, RetentionSettings):
     # OTLP logs: records below this OpenTelemetry severity are dropped (and counted), never stored.
     otlp_min_severity: str = Field("WARN", validation_alias="OTLP_MIN_SEVERITY")
 
+    # Whether incidents are being updated (/health/detailed): the aggregator's consumer group (its
+    # Faust app id, as the aggregator reads it), how often to look, and how long events may wait
+    # without any progress before the aggregator counts as stuck.
+    aggregator_app_id: str = Field("aggregator", validation_alias="AGGREGATOR_APP_ID")
+    aggregator_check_seconds: float = Field(5.0, gt=0, validation_alias="AGGREGATOR_CHECK_SECONDS")
+    aggregator_stall_seconds: float = Field(60.0, gt=0, validation_alias="AGGREGATOR_STALL_SECONDS")
+
     @model_validator(mode="after")
     def _check_sources(self) -> Self:
         parse_routing_keys(self.pagerduty_routing_keys.get_secret_value())

@@ -15,6 +15,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from incident_shared import mongo
+from incident_shared.kafka import is_transient
 from incident_shared.schemas import Incident
 from incident_shared.timeutil import iso, utcnow
 from incident_shared.web.health import json_response
@@ -141,12 +142,11 @@ async def summarize(request: web.Request) -> web.Response:
         )
     try:
         outcome = await service.summarize_now(incident)
-    except ConnectionError as exc:
-        return _error(503, "kafka_unavailable", str(exc), headers={"Retry-After": "5"})
-    except TimeoutError:
-        return _error(
-            503, "kafka_unavailable", "the summary could not be published in time", headers={"Retry-After": "5"}
-        )
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        reason = str(exc) if isinstance(exc, ConnectionError) else "the summary could not be published in time"
+        return _error(503, "kafka_unavailable", reason, headers={"Retry-After": "5"})
     return _ok(
         {
             "summary": outcome.summary.model_dump(mode="json"),

@@ -156,9 +156,11 @@ def build_app(
     app.router.add_routes(api.routes)
 
     async def kafka_probe() -> str:
-        if not app[SERVICE].connected:
-            raise ConnectionError("not connected to Kafka yet")
-        return await probe_kafka(settings.kafka_bootstrap_servers)
+        detail = app[SERVICE].kafka_status()
+        return f"{await probe_kafka(settings.kafka_bootstrap_servers)}; {detail}"
+
+    async def records_probe() -> str:
+        return app[SERVICE].records_status()
 
     async def mongo_probe() -> str:
         return await mongo.probe_mongo(app[MONGO].client)
@@ -176,6 +178,8 @@ def build_app(
         version=VERSION,
         checks=[
             Check("kafka", kafka_probe),
+            # Records skipped as malformed never make the service unready; the last one is shown.
+            Check("incidents-topic", records_probe, required=False),
             # Only POST /api/ai/summarize reads MongoDB, and the topic's copy usually serves it.
             Check("mongodb", mongo_probe, required=False),
             # Summaries go on (rule-based) while the provider is down: not a readiness condition.

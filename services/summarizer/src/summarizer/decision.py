@@ -36,6 +36,7 @@ Reason = Literal[
     "upgrade-to-ai",
 ]
 Clock = Callable[[], datetime]
+ErrorCallback = Callable[[Incident, Exception], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,8 +192,12 @@ class SummaryPolicy:
             reasons.append("upgrade-to-ai")
         return tuple(reasons)
 
-    def due(self, *, ai_available: bool = True) -> list[Due]:
-        """The incidents to summarize now, most severe first; each is marked in flight."""
+    def due(self, *, ai_available: bool = True, on_error: ErrorCallback | None = None) -> list[Due]:
+        """The incidents to summarize now, most severe first; each is marked in flight.
+
+        An incident the policy cannot judge (its evaluation raises: a record no valid producer
+        writes) is rejected and reported to `on_error`; it never keeps the others from being due.
+        """
         now = self._clock()
         candidates = self._dirty | {i for i, at in self._wake.items() if at <= now}
         if ai_available:
@@ -200,7 +205,14 @@ class SummaryPolicy:
         self._dirty = set()
         found: list[Due] = []
         for incident_id in candidates:
-            decision = self.evaluate(incident_id, ai_available=ai_available)
+            try:
+                decision = self.evaluate(incident_id, ai_available=ai_available)
+            except Exception as exc:  # noqa: BLE001 - whatever broke, it is this incident's alone
+                incident = self._tracked[incident_id].incident
+                self.reject(incident_id)
+                if on_error is not None:
+                    on_error(incident, exc)
+                continue
             if decision.action == "later" and decision.at is not None:
                 self._wake[incident_id] = decision.at
                 continue
@@ -245,6 +257,11 @@ class SummaryPolicy:
             tracked.in_flight = False
             tracked.not_before = self._clock() + timedelta(seconds=self._config.retry_after_failure_seconds)
             self._dirty.add(incident_id)
+
+    def reject(self, incident_id: str) -> None:
+        """Stops following an incident that cannot be summarized as it stands (its record breaks the
+        policy or the summary); a newer version of it, once observed, is followed again."""
+        self._drop(incident_id)
 
     def forget(self, incident_ids: set[str] | frozenset[str]) -> None:
         for incident_id in incident_ids:

@@ -9,6 +9,10 @@ assessment built from it (origin, dominant template, standard actions). Tests qu
 (errors with headers, malformed answers, delays) that are served in order before the default; every
 request is recorded. It never reaches a real provider.
 
+An outage can be switched on and off over HTTP, for a test that runs it as a separate process:
+`POST /control/outage {"status": 529, "seconds": 60}` answers every request with that error (for
+that long, or until `DELETE /control/outage`); `GET /health` says whether one is on.
+
     python -m summarizer.fakeprovider --port 5099
 """
 
@@ -18,6 +22,7 @@ import argparse
 import asyncio
 import itertools
 import re
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -83,6 +88,8 @@ class FakeProvider:
         self.active = 0
         self.max_active = 0  # the most requests it was answering at once
         self.base_url = ""  # set by whoever starts it, for the SDKs' base URL
+        self.outage: Reply | None = None  # answers every request while set (see `set_outage`)
+        self._outage_until: float | None = None
         self._ids = itertools.count(1)
 
     def queue(self, *replies: Reply) -> None:
@@ -91,20 +98,52 @@ class FakeProvider:
     def requests_for(self, protocol: Protocol) -> list[Recorded]:
         return [r for r in self.requests if r.protocol == protocol]
 
+    def set_outage(self, status: int | None, seconds: float | None = None) -> None:
+        """Answers every request with the error `status` (for `seconds`, or until cleared with None)."""
+        self.outage = Reply.error(status) if status is not None else None
+        self._outage_until = time.monotonic() + seconds if status is not None and seconds is not None else None
+
+    def _current_outage(self) -> Reply | None:
+        if self._outage_until is not None and time.monotonic() >= self._outage_until:
+            self.set_outage(None)
+        return self.outage
+
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v1/messages", self._anthropic)
         app.router.add_post("/v1/chat/completions", self._openai)
         app.router.add_get("/health", self._health)
+        app.router.add_post("/control/outage", self._start_outage)
+        app.router.add_delete("/control/outage", self._end_outage)
         return app
 
     async def _health(self, _: web.Request) -> web.Response:
-        return web.json_response({"status": "ok", "requests": len(self.requests)})
+        outage = self._current_outage()
+        return web.json_response(
+            {"status": "ok", "requests": len(self.requests), "outage": outage.status if outage else None}
+        )
+
+    async def _start_outage(self, request: web.Request) -> web.Response:
+        body = await request.json() if request.can_read_body else {}
+        status, seconds = body.get("status", 529), body.get("seconds")
+        if not isinstance(status, int) or not 400 <= status <= 599:
+            return web.json_response({"error": "status must be an HTTP error status (400-599)"}, status=400)
+        if seconds is not None and (not isinstance(seconds, int | float) or seconds <= 0):
+            return web.json_response({"error": "seconds must be a positive number"}, status=400)
+        self.set_outage(status, seconds)
+        return web.json_response({"outage": status, "seconds": seconds})
+
+    async def _end_outage(self, _: web.Request) -> web.Response:
+        self.set_outage(None)
+        return web.json_response({"outage": None})
 
     async def _next(self, request: web.Request, protocol: Protocol) -> tuple[Reply, dict[str, Any]]:
         body = await request.json()
         headers = {k.lower(): v for k, v in request.headers.items() if k.lower() not in ("x-api-key", "authorization")}
         self.requests.append(Recorded(protocol, request.path, headers, body))
+        outage = self._current_outage()
+        if outage is not None:
+            return outage, body
         reply = self.script.popleft() if self.script else Reply()
         self.active += 1
         self.max_active = max(self.max_active, self.active)

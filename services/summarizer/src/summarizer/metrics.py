@@ -29,6 +29,7 @@ class SummarizerMetrics:
     incidents_tracked: Gauge
     records: Counter
     publish_errors: Counter
+    kafka_errors: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> SummarizerMetrics:
@@ -101,13 +102,20 @@ class SummarizerMetrics:
             ),
             records=Counter(
                 "summarizer_incident_records_total",
-                "Records read from the incidents topic, by action or error",
+                "Records read from the incidents topic, by action; skipped ones as invalid (not an"
+                " incident change) or unprocessable (valid, but breaking the policy or the summary)",
                 ["action"],
                 registry=registry,
             ),
             publish_errors=Counter(
                 "summarizer_publish_errors_total",
                 "Summaries that could not be produced to Kafka",
+                registry=registry,
+            ),
+            kafka_errors=Counter(
+                "summarizer_kafka_errors_total",
+                "Failed Kafka operations, retried with backoff, by operation (read, publish)",
+                ["operation"],
                 registry=registry,
             ),
         )

@@ -10,8 +10,17 @@
   summary is produced to `incident-summaries` with the incident's routing key, so it reaches the
   aggregator worker that owns the incident. The aggregator merges it and publishes
   `summary_updated`, which comes back here as an echo and is only recorded.
-- A malformed record is counted, logged and skipped: this topic is written by the aggregator alone,
-  and one bad record must not stop summaries.
+- No single record stops it. A record that is not an incident change (not JSON, not the schema) is
+  counted as `invalid`; one that validates but that the policy or the summary cannot handle (a
+  value no valid producer writes) as `unprocessable`; both are logged with their partition and
+  offset and skipped, and `/health/detailed` shows the last one. Nothing is dead-lettered: the
+  topic is the aggregator's output, not input to be repaired and replayed, and the record stays on
+  it, at the offset the log names, for inspection with any Kafka client.
+- Kafka failing (a fetch, the connection, a publish) is an outage, not an error: the loop waits
+  with exponential backoff and tries again for as long as it takes, `/health/ready` names it, and
+  `summarizer_kafka_errors_total` counts it. While summaries cannot be published no new ones are
+  started (each may cost a provider call); a summary already written is kept and published once
+  Kafka is back (within `publish_deadline` seconds), never written twice.
 """
 
 from __future__ import annotations
@@ -26,6 +35,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from pydantic import ValidationError
 
 from incident_shared.codec import dumps, loads
+from incident_shared.kafka import is_transient, stop_quietly
+from incident_shared.outage import Outage
 from incident_shared.schemas import Incident, IncidentChange, IncidentSummary
 from summarizer.decision import SummaryPolicy
 from summarizer.engine import Outcome, SummaryEngine
@@ -56,6 +67,7 @@ class SummarizerService:
         summaries_topic: str,
         tick_seconds: float = 1.0,
         publish_timeout: float = 15.0,
+        publish_deadline: float = 600.0,
     ) -> None:
         self.policy = policy
         self.engine = engine
@@ -65,6 +77,15 @@ class SummarizerService:
         self._summaries_topic = summaries_topic
         self._tick = tick_seconds
         self._publish_timeout = publish_timeout
+        self._publish_deadline = publish_deadline
+        metrics = engine.metrics
+        self.reading = Outage(
+            "kafka", what="reading the incidents topic", log=log, errors=metrics.kafka_errors.labels("read")
+        )
+        self.publishing = Outage(
+            "kafka", what="publishing summaries", log=log, errors=metrics.kafka_errors.labels("publish")
+        )
+        self.last_skipped: dict[str, Any] | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._catch_up: dict[TopicPartition, int] = {}
@@ -85,7 +106,8 @@ class SummarizerService:
 
     def _runner_done(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
-            # Readiness turns red, so that the orchestrator restarts the process.
+            # Unreachable by design (every failure is retried or skipped); should it happen, readiness
+            # turns red so that the orchestrator restarts the process.
             self.connected = False
             log.error("the incidents consumer stopped", exc_info=task.exception())
 
@@ -107,20 +129,15 @@ class SummarizerService:
         self.connected = False
 
     async def _connect(self) -> None:
-        delay = 1.0
         while not self._stopping.is_set():
             producer, consumer = self._producer_factory(), self._consumer_factory()
             try:
                 await producer.start()
                 await consumer.start()
             except Exception as exc:  # noqa: BLE001 - any start failure is retried; the reason is logged
-                log.warning("cannot reach Kafka; retrying", extra={"error": str(exc)[:300], "inSeconds": delay})
-                with contextlib.suppress(Exception):
-                    await consumer.stop()
-                with contextlib.suppress(Exception):
-                    await producer.stop()
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
+                await stop_quietly(consumer, "incidents consumer")
+                await stop_quietly(producer, "summaries producer")
+                await asyncio.sleep(self.reading.failed(exc))
                 continue
             consumer.subscribe([self._incidents_topic], listener=_Replay(self))
             self._producer, self._consumer = producer, consumer
@@ -138,13 +155,12 @@ class SummarizerService:
                     batches = await consumer.getmany(timeout_ms=500, max_records=500)
                     for tp, records in batches.items():
                         for record in records:
-                            self._observe(tp, record.value)
+                            self._observe(tp, record.value, record.offset)
                     await self._check_caught_up(consumer)
-                except Exception:
-                    # The client reconnects by itself; a fetch error must not end the consumer for good.
-                    log.exception("reading the incidents topic failed; retrying")
-                    await asyncio.sleep(1.0)
+                except Exception as exc:  # noqa: BLE001 - the client reconnects by itself; wait and retry
+                    await asyncio.sleep(self.reading.failed(exc))
                     continue
+                self.reading.recovered()
                 self.dispatch()
         finally:
             ticker.cancel()
@@ -152,8 +168,12 @@ class SummarizerService:
     async def _tick_loop(self) -> None:
         while True:
             await asyncio.sleep(self._tick)
-            self.engine.metrics.incidents_tracked.set(len(self.policy))
-            self.dispatch()
+            try:
+                self.engine.metrics.incidents_tracked.set(len(self.policy))
+                self.dispatch()
+            except Exception:
+                # dispatch() isolates each incident; anything else is a bug, and the next tick retries.
+                log.exception("a summary tick failed")
 
     # -- partitions --------------------------------------------------------------------------------
 
@@ -188,28 +208,56 @@ class SummarizerService:
 
     # -- records -----------------------------------------------------------------------------------
 
-    def _observe(self, tp: TopicPartition, value: bytes | None) -> None:
+    def _observe(self, tp: TopicPartition, value: bytes | None, offset: int = -1) -> None:
         self.records += 1
+        metrics = self.engine.metrics
         if value is None:  # a tombstone: the incident is gone from the topic
-            self.engine.metrics.records.labels("tombstone").inc()
+            metrics.records.labels("tombstone").inc()
             return
         try:
             change = IncidentChange.model_validate(loads(value))
         except (ValueError, ValidationError) as exc:
-            self.engine.metrics.records.labels("invalid").inc()
-            log.warning(
-                "skipping a malformed incident record", extra={"error": str(exc)[:300], "partition": tp.partition}
-            )
+            self._skipped("invalid", tp, offset, exc)
             return
-        self.engine.metrics.records.labels(change.action).inc()
-        self._partition_of[change.incident.incidentId] = tp
-        self.policy.observe(change)
+        incident_id = change.incident.incidentId
+        try:
+            self.policy.observe(change)
+            # Judging it once here finds a record the policy cannot handle at its own offset, instead
+            # of in the middle of a later tick.
+            self.policy.evaluate(incident_id, ai_available=self.engine.ai_available)
+        except Exception as exc:  # noqa: BLE001 - whatever broke, it broke on this record alone
+            self.policy.reject(incident_id)
+            self._skipped("unprocessable", tp, offset, exc, incident_id)
+            return
+        metrics.records.labels(change.action).inc()
+        self._partition_of[incident_id] = tp
+
+    def _skipped(
+        self, kind: str, tp: TopicPartition | None, offset: int, exc: BaseException, incident_id: str | None = None
+    ) -> None:
+        """Counts and logs a record (or incident) that is skipped, and keeps it for the health page."""
+        self.engine.metrics.records.labels(kind).inc()
+        error = f"{type(exc).__name__}: {exc}"[:300]
+        where = {"partition": tp.partition, "offset": offset} if tp is not None else {}
+        self.last_skipped = {"kind": kind, "incidentId": incident_id, **where, "error": error}
+        log.warning(
+            "skipping an incident record the summarizer cannot use (written by another version of the"
+            " aggregator?); it stays on the topic at the logged offset",
+            extra={"kind": kind, "incidentId": incident_id, "topic": self._incidents_topic, **where, "error": error},
+        )
+
+    def _rejected(self, incident: Incident, exc: Exception) -> None:
+        self._skipped("unprocessable", self._partition_of.get(incident.incidentId), -1, exc, incident.incidentId)
 
     def dispatch(self) -> int:
-        """Starts a summary task for every incident the policy says is due; returns how many."""
-        if not self.caught_up or self._stopping.is_set() or self._producer is None:
+        """Starts a summary task for every incident the policy says is due; returns how many.
+
+        Nothing starts while summaries cannot be published: each may cost a provider call, and the
+        ones already written are waiting for Kafka too.
+        """
+        if not self.caught_up or self._stopping.is_set() or self._producer is None or self.publishing.failing:
             return 0
-        due = self.policy.due(ai_available=self.engine.ai_available)
+        due = self.policy.due(ai_available=self.engine.ai_available, on_error=self._rejected)
         for d in due:
             for reason in d.reasons:
                 self.engine.metrics.decisions.labels(reason).inc()
@@ -221,10 +269,11 @@ class SummarizerService:
     async def _summarize(self, incident: Incident, *, trigger: str) -> Outcome | None:
         try:
             outcome = await self.engine.summarize(incident)
-            await self.publish(outcome.summary, incident)
-        except Exception:
-            log.exception("could not summarize an incident", extra={"incidentId": incident.incidentId})
-            self.policy.failed(incident.incidentId)
+        except Exception as exc:  # noqa: BLE001 - provider failures end in a fallback; this is the incident
+            self.policy.reject(incident.incidentId)
+            self._rejected(incident, exc)
+            return None
+        if not await self._publish_until_done(outcome.summary, incident):
             return None
         self.policy.completed(incident, outcome.summary.kind, fallback_reason=outcome.fallback_reason)
         self.engine.record_published(outcome.summary.kind, trigger)
@@ -239,6 +288,31 @@ class SummarizerService:
             },
         )
         return outcome
+
+    async def _publish_until_done(self, summary: IncidentSummary, incident: Incident) -> bool:
+        """Publishes a written summary, waiting out a Kafka outage (up to the publish deadline)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._publish_deadline
+        while True:
+            try:
+                await self.publish(summary, incident)
+            except Exception as exc:  # noqa: BLE001 - classified below
+                if not is_transient(exc):
+                    self.policy.reject(incident.incidentId)
+                    self._rejected(incident, exc)
+                    return False
+                delay = self.publishing.failed(exc)
+                if self._stopping.is_set() or loop.time() + delay > deadline:
+                    log.warning(
+                        "giving up publishing a summary; the incident will be summarized again",
+                        extra={"incidentId": incident.incidentId, "error": self.publishing.last_error},
+                    )
+                    self.policy.failed(incident.incidentId)
+                    return False
+                await asyncio.sleep(delay)
+                continue
+            self.publishing.recovered()
+            return True
 
     async def summarize_now(self, incident: Incident) -> Outcome:
         """A summary asked for over the API: written and published now, whatever the policy says."""
@@ -275,6 +349,22 @@ class SummarizerService:
             "incidentsTracked": len(self.policy),
             "summariesInFlight": len(self._tasks),
         }
+
+    def kafka_status(self) -> str:
+        """Raises while reading or publishing fails (what readiness reports); else a short line."""
+        if not self.connected and not self.reading.failing:
+            raise ConnectionError("not connected to Kafka yet")
+        self.reading.check()
+        self.publishing.check()
+        return f"reading and publishing; {self.records} records read"
+
+    def records_status(self) -> str:
+        """The incidents topic as this worker reads it, the last record it had to skip included."""
+        skipped = self.last_skipped
+        if skipped is None:
+            return f"{self.records} records read, none skipped"
+        where = f" at partition {skipped['partition']} offset {skipped['offset']}" if "partition" in skipped else ""
+        return f"{self.records} records read; last skipped ({skipped['kind']}){where}: {skipped['error']}"
 
 
 def newer(a: Incident | None, b: Incident | None) -> Incident | None:

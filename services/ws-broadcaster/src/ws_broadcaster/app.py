@@ -250,6 +250,8 @@ def build_app(settings: BroadcasterSettings, *, registry: CollectorRegistry | No
 
     async def readers_probe() -> str:
         readers = app[READERS]
+        for reader in readers:
+            reader.outage.check()
         if not readers or not all(r.partitions for r in readers):
             raise RuntimeError("not yet reading the events and incidents topics")
         return ", ".join(f"{r.label}: {len(r.partitions)} partitions" for r in readers) + f"; {len(hub)} clients"

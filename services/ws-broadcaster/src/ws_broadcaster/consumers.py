@@ -4,6 +4,15 @@ There is no consumer group: a group would split the partitions among replicas, w
 must see every message to serve its own clients. Nothing is committed either; a replica starts
 `events` at the end (a live view has no use for old events) and `incidents` at the beginning (the
 compacted topic holds the latest version of every incident, from which the snapshot is rebuilt).
+
+No single record stops a reader: a record that cannot be decoded, or whose fan-out fails, is counted
+(`ws_broadcaster_records_invalid_total`), logged with its offset and skipped, and reading goes on
+from the next one. Were a bad record allowed to end the reader, the reconnect would read the
+compacted incidents topic from its beginning again and fail on the same record, forever, with the
+snapshot never complete. Nothing is dead-lettered here: the aggregator dead-letters bad events (this
+replica reads the same records), and the incidents topic is the aggregator's own output. Kafka
+failing is waited out with backoff (`Outage`), shown by `/health/ready` and counted in
+`ws_broadcaster_reader_errors_total`.
 """
 
 from __future__ import annotations
@@ -19,6 +28,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import ValidationError
 
 from incident_shared.ids import stable_id
+from incident_shared.kafka import stop_quietly
+from incident_shared.outage import Outage
 from incident_shared.schemas.events import EventValidationError, event_from_record
 from incident_shared.schemas.incidents import IncidentChange
 from incident_shared.timeutil import from_epoch_ms, utcnow
@@ -27,11 +38,10 @@ from ws_broadcaster.metrics import BroadcasterMetrics
 from ws_broadcaster.protocol import EncodedEvent, encode_event
 
 log = logging.getLogger(__name__)
+REFRESH_TIMEOUT_SECONDS = 10.0  # how long a look for new partitions may take before the feed goes on
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 Handler = Callable[[Sequence[Record]], None]
-
-_RETRY_SECONDS = 2.0
 
 
 class TopicMissingError(RuntimeError):
@@ -75,6 +85,10 @@ class TopicReader:
         self._refresh_seconds = refresh_seconds
         self._next: dict[TopicPartition, int] = {}
         self._targets: dict[TopicPartition, int] = {}
+        self.outage = Outage(
+            "kafka", what=f"reading the {label} topic", log=log, errors=metrics.reader_errors.labels(label)
+        )
+        self._handler_errors = metrics.records_invalid.labels(label)
 
     def _consumer(self) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
@@ -144,22 +158,33 @@ class TopicReader:
         if not added:
             return
         positions = {tp: self._next[tp] for tp in self.partitions}
-        self.partitions = [*self.partitions, *added]
-        consumer.assign(self.partitions)
+        consumer.assign([*self.partitions, *added])
         for tp, offset in positions.items():
             consumer.seek(tp, offset)
-        await consumer.seek_to_beginning(*added)
-        for tp in added:
-            self._next[tp] = await consumer.position(tp)
+        try:
+            # A partition just added may have no leader yet: its position would wait for one forever,
+            # and with it the live feed. Bounded, it is looked at again at the next refresh.
+            async with asyncio.timeout(REFRESH_TIMEOUT_SECONDS):
+                await consumer.seek_to_beginning(*added)
+                starts = {tp: await consumer.position(tp) for tp in added}
+        except TimeoutError:
+            consumer.assign(self.partitions)
+            for tp, offset in positions.items():
+                consumer.seek(tp, offset)
+            raise TimeoutError(f"new partitions {[tp.partition for tp in added]} have no leader yet") from None
+        self.partitions = [*self.partitions, *added]
+        self._next.update(starts)
         log.info("reading new partitions", extra={"topic": self.topic, "partitions": [tp.partition for tp in added]})
 
     async def run(self) -> None:
-        """Reads until cancelled; reconnects (from the same positions' rules) after a failure."""
+        """Reads until cancelled; reconnects (from the same positions' rules) after a failure,
+        waiting longer after each failure in a row (see `Outage`)."""
         while True:
             consumer = self._consumer()
             try:
                 await consumer.start()
                 await self._assign(consumer)
+                self.outage.recovered()
                 log.info(
                     "reading topic",
                     extra={
@@ -171,14 +196,24 @@ class TopicReader:
                 await self._loop(consumer)
             except asyncio.CancelledError:
                 raise
-            except TopicMissingError as exc:
-                log.warning("waiting for a topic", extra={"topic": self.topic, "error": str(exc)})
-                await asyncio.sleep(_RETRY_SECONDS)
-            except Exception:
-                log.exception("topic reader failed; retrying", extra={"topic": self.topic})
-                await asyncio.sleep(_RETRY_SECONDS)
+            except Exception as exc:  # noqa: BLE001 - a reader never gives up; the outage logs the reason
+                delay = self.outage.failed(exc)
             finally:
-                await consumer.stop()
+                await stop_quietly(consumer, f"{self.label} reader")
+            await asyncio.sleep(delay)
+
+    def _deliver(self, records: list[Record]) -> None:
+        """Hands a batch to the handler. Handlers skip bad records themselves; should one still raise,
+        the batch is counted as skipped and reading goes on (its positions are already past it)."""
+        try:
+            self._handle(records)
+        except Exception:
+            self._handler_errors.inc(len(records))
+            first, last = records[0], records[-1]
+            log.exception(
+                "skipping a batch whose handling failed",
+                extra={"topic": self.topic, "records": len(records), "from": first.offset, "to": last.offset},
+            )
 
     async def _loop(self, consumer: AIOKafkaConsumer) -> None:
         consumed = self._metrics.records_consumed.labels(self.label)
@@ -186,8 +221,15 @@ class TopicReader:
         next_refresh = loop.time() + self._refresh_seconds
         while True:
             if loop.time() >= next_refresh:
-                await self._refresh_partitions(consumer)
                 next_refresh = loop.time() + self._refresh_seconds
+                try:
+                    await self._refresh_partitions(consumer)
+                except Exception as exc:  # noqa: BLE001 - the consumer itself still works; look again later
+                    self._metrics.reader_errors.labels(self.label).inc()
+                    log.warning(
+                        "could not look for new partitions; trying again at the next refresh",
+                        extra={"topic": self.topic, "error": repr(exc)[:300]},
+                    )
             batches = await consumer.getmany(timeout_ms=500, max_records=self._max_records)
             records: list[Record] = []
             for tp, batch in batches.items():
@@ -196,7 +238,8 @@ class TopicReader:
                     self._next[tp] = batch[-1].offset + 1
             if records:
                 consumed.inc(len(records))
-                self._handle(records)
+                self._deliver(records)
+            self.outage.recovered()
             if not self.caught_up.is_set():
                 # Compaction leaves gaps, so compare the fetch positions, not the last offsets seen.
                 for tp in self.partitions:
@@ -239,7 +282,14 @@ class EventsHandler:
                     extra={"partition": record.partition, "offset": record.offset},
                 )
                 continue
-            encoded.append(encode_event(event, now))
+            try:
+                encoded.append(encode_event(event, now))
+            except Exception:  # a value that cannot be encoded for clients
+                self._invalid.inc()
+                log.exception(
+                    "skipping an event that cannot be encoded",
+                    extra={"partition": record.partition, "offset": record.offset},
+                )
         self._hub.publish_events(encoded)
 
 
@@ -275,7 +325,18 @@ class IncidentsHandler:
                     extra={"partition": record.partition, "offset": record.offset},
                 )
                 continue
-            self._hub.publish_incident(change)
+            try:
+                self._hub.publish_incident(change)
+            except Exception:  # e.g. a value the JSON encoder refuses: this incident, not the topic
+                self._invalid.inc()
+                log.exception(
+                    "skipping an incident change that cannot be applied or sent",
+                    extra={
+                        "partition": record.partition,
+                        "offset": record.offset,
+                        "incidentId": change.incident.incidentId,
+                    },
+                )
 
 
 def _resolved_id_version(value: bytes) -> tuple[str, int] | None:
@@ -294,4 +355,9 @@ def _resolved_id_version(value: bytes) -> tuple[str, int] | None:
 
 
 def describe(reader: TopicReader) -> dict[str, Any]:
-    return {"topic": reader.topic, "partitions": len(reader.partitions), "caughtUp": reader.caught_up.is_set()}
+    return {
+        "topic": reader.topic,
+        "partitions": len(reader.partitions),
+        "caughtUp": reader.caught_up.is_set(),
+        "failing": reader.outage.describe() if reader.outage.failing else None,
+    }

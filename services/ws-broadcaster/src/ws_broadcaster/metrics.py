@@ -67,6 +67,12 @@ class BroadcasterMetrics:
             ["topic"],
             registry=registry,
         )
+        self.reader_errors = Counter(
+            "ws_broadcaster_reader_errors_total",
+            "Failures reading a topic (Kafka down or unreachable), each retried with backoff, by topic",
+            ["topic"],
+            registry=registry,
+        )
         self.consumer_lag = Gauge(
             "ws_broadcaster_consumer_lag_messages",
             "Records behind the partition ends, by topic",
@@ -82,6 +88,7 @@ class BroadcasterMetrics:
         for topic in TOPICS:
             self.records_consumed.labels(topic)
             self.records_invalid.labels(topic)
+            self.reader_errors.labels(topic)
             self.consumer_lag.labels(topic)
         for outcome in ("ok", "error"):
             self.client_messages.labels(outcome)

@@ -61,6 +61,63 @@ class Note(_Tolerant):
     at: datetime
 
 
+class Reason(_Tolerant):
+    """One decision of the correlation engine and why it was taken."""
+
+    rule: str  # a stable name: same-fingerprint, similar-words, threshold, departure, names-service ...
+    detail: str  # one line a person can read, with the numbers the rule compared
+    score: float | None = None  # the number compared, where there is one (a similarity, a probability)
+    evidence: list[str] = Field(default_factory=list)  # what it saw: shared words, names a message mentions
+
+
+class JoinedTemplate(Reason):
+    """Why one template's events are part of the incident."""
+
+    fingerprint: str
+    service: str
+    template: str
+    at: datetime
+
+
+class MergedReason(Reason):
+    """Why an incident of another correlation key was merged into this one."""
+
+    incidentId: str
+
+
+class NotMergedReason(Reason):
+    """An incident (or a service) a person might expect this one to be part of, and why it is not."""
+
+    incidentId: str | None = None
+    service: str | None = None
+
+
+class HistoryEntry(_Tolerant):
+    what: str  # resolved | cycle | flapping | recovering | reopened ...
+    at: datetime
+    detail: str
+
+
+class Explanation(_Tolerant):
+    """Every grouping decision behind an incident, so that a person can see why."""
+
+    opened: Reason | None = None
+    joined: list[JoinedTemplate] = Field(default_factory=list)
+    merged: list[MergedReason] = Field(default_factory=list)
+    notMerged: list[NotMergedReason] = Field(default_factory=list)
+    history: list[HistoryEntry] = Field(default_factory=list)
+
+
+class Identity(_Tolerant):
+    """One alert or failure the incident reports on, and where it stands."""
+
+    identity: str  # the events' dedupKey, else their fingerprint
+    kind: Literal["dedupKey", "fingerprint"]
+    service: str
+    resolved: bool
+    at: datetime  # its latest event
+
+
 class Incident(_Tolerant):
     """The state of one incident as every consumer sees it (and as MongoDB stores it)."""
 
@@ -81,7 +138,8 @@ class Incident(_Tolerant):
     firstSeen: datetime
     lastSeen: datetime
     flapping: bool = False
-    flapCount: int = 0
+    flapCount: int = 0  # cycles: times it stopped failing (quiet or resolved) and failed again
+    recovering: bool = False  # flapping, and every failure it reports on resolved for now
     previousIncidentId: str | None = None
     # Cascades across correlation keys: a failure that spread to services outside its group is one
     # incident, the one of the service where it started. The others are merged into it: they stay
@@ -93,6 +151,8 @@ class Incident(_Tolerant):
     templates: list[TemplateCount] = Field(default_factory=list)
     timeline: list[TimelinePoint] = Field(default_factory=list)
     sampleEvents: list[dict[str, Any]] = Field(default_factory=list)
+    identities: list[Identity] = Field(default_factory=list)
+    explanation: Explanation | None = None
     # Summary, merged from the summarizer.
     aiGeneratedSummary: str | None = None
     rootCause: str | None = None
@@ -110,7 +170,9 @@ class Incident(_Tolerant):
     acknowledgedBy: str | None = None
     resolvedAt: datetime | None = None
     resolvedBy: str | None = None
-    resolution: Literal["manual", "quiet", "locked"] | None = None
+    # manual: a person; quiet: no failure for the quiet period; source: every failure it reports on
+    # was resolved by its source; locked: older than the maximum duration.
+    resolution: Literal["manual", "quiet", "source", "locked"] | None = None
     lastCommandId: str | None = None  # the last IncidentCommand applied, so a PATCH can wait for it
     createdAt: datetime
     updatedAt: datetime

@@ -2,9 +2,15 @@
 
 - `/health/live`: 200 while the process serves requests (a liveness probe restarts a wedged one).
 - `/health/ready`: 200 when every dependency needed to serve is reachable, else 503 naming them.
-- `/health/detailed`: each dependency with status and latency, the version and uptime.
-- `/health`: the short form of the above, always 200 so that a person can read it.
+- `/health/detailed`: each dependency with status and latency, the version and uptime; 503 when not
+  ready.
+- `/health`: the short form of the above, always 200 so that a person (or the dashboard) can read it.
 - `/metrics`: Prometheus text format from the service's own registry.
+
+`status` is `ok` only when every dependency is up, and `degraded` as soon as one is down, required
+or not: a service can be ready (serving) while something its users rely on fails, such as incidents
+no longer being updated, and its health says so. `ready` tells the two apart, and `problems` names
+each dependency that is down with the reason.
 
 Probe results are cached for a second so that a storm of probes costs one round trip.
 """
@@ -75,17 +81,20 @@ def add_health_routes(
     def ready(results: dict[str, dict[str, Any]]) -> bool:
         return all(r["status"] == "up" for r in results.values() if r["required"])
 
+    def summary(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        problems = {name: r.get("error", "down") for name, r in results.items() if r["status"] != "up"}
+        return {
+            "status": "degraded" if problems else "ok",
+            "ready": ready(results),
+            "service": service,
+            "version": version,
+            "uptimeSeconds": round(time.monotonic() - started, 1),
+            "problems": problems,
+        }
+
     async def health(_: web.Request) -> web.Response:
         results = await run_all()
-        return json_response(
-            {
-                "status": "ok" if ready(results) else "degraded",
-                "service": service,
-                "version": version,
-                "uptimeSeconds": round(time.monotonic() - started, 1),
-                "dependencies": {name: r["status"] for name, r in results.items()},
-            }
-        )
+        return json_response({**summary(results), "dependencies": {name: r["status"] for name, r in results.items()}})
 
     async def live(_: web.Request) -> web.Response:
         return json_response({"status": "ok"})
@@ -99,16 +108,8 @@ def add_health_routes(
 
     async def detailed(_: web.Request) -> web.Response:
         results = await run_all()
-        return json_response(
-            {
-                "status": "ok" if ready(results) else "degraded",
-                "service": service,
-                "version": version,
-                "uptimeSeconds": round(time.monotonic() - started, 1),
-                "dependencies": results,
-            },
-            status=200 if ready(results) else 503,
-        )
+        body = {**summary(results), "dependencies": results}
+        return json_response(body, status=200 if body["ready"] else 503)
 
     async def metrics(_: web.Request) -> web.Response:
         return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -14,9 +14,11 @@ partition, and the linker joins candidates that belong to one failure:
 - every other member is *merged* into the root: it stays open on its own partition (its events keep
   arriving there) but carries `mergedInto`, and the root receives a snapshot of it (services,
   counts, templates, timeline) after each of its changes and reports them as its own;
-- when a root goes quiet (or is locked) while members are still failing, what is left is linked
-  again: a new root is chosen, or a lone member is un-merged and shown again. A root a person
-  resolved takes its members with it (the worker forwards the command), so they stay merged.
+- when a root goes quiet (or is locked), members whose failure ended with it (within the cascade
+  window of its last failure) stay merged: they are its tail, and their last events still count on
+  the root. Members still failing later are linked again: a new root is chosen, or a lone member
+  is un-merged and shown again. A root a person resolved takes its members with it (the worker
+  forwards the command), so they stay merged.
 
 Pure and deterministic: `update()` returns the messages to send (each for one incident, to be
 delivered under its routing key) and keeps the state changes aside until `commit()`, so that a
@@ -29,6 +31,8 @@ from __future__ import annotations
 from collections.abc import Iterator, MutableMapping
 from typing import TYPE_CHECKING, Any
 
+from aggregator.engine.decisions import Decision, quote
+
 if TYPE_CHECKING:
     from aggregator.engine.correlator import CorrelationEngine
     from incident_shared.schemas.incidents import IncidentChange
@@ -38,13 +42,15 @@ Link = dict[str, Any]
 
 _CANDIDATE = "c:"  # open candidates by incident id
 _ROOT = "r:"  # the root each merged incident was assigned to
+_WHY = "w:"  # why it was merged (a `Decision.to_dict()`)
+_ENDED = "e:"  # a root that ended while members were winding down with it: its last candidate
 _MAX_CASCADE = 50  # members of one cascade; more is not one failure
 _MAX_OPEN = 5000  # open candidates kept; the least recently failing go first
 
 
-def member_snapshot(c: Candidate) -> dict[str, Any]:
-    """What a root keeps of one merged incident."""
-    return {
+def member_snapshot(c: Candidate, why: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What a root keeps of one merged incident, and why it was merged."""
+    return {"why": why} | {
         k: c[k]
         for k in (
             "status",
@@ -112,23 +118,45 @@ class Linker:
             self._put(_CANDIDATE + cid, None)
             root = self._get(_ROOT + cid)
             if root is not None:
-                root_c = self._get(_CANDIDATE + root)
-                if root_c is not None:  # the member's final numbers stay with its open root
-                    out.append(member_link(root, root_c["routingKey"], cid, member_snapshot(c)))
+                root_c = self._get(_CANDIDATE + root) or self._get(_ENDED + root)
+                if root_c is not None:  # the member's final numbers stay with its root
+                    out.append(member_link(root, root_c["routingKey"], cid, member_snapshot(c, self._get(_WHY + cid))))
                 # It stays merged (its history is part of the root's); the linker forgets it.
                 self._put(_ROOT + cid, None)
+                self._put(_WHY + cid, None)
+                self._forget_ended(root)
             if c.get("resolution") == "manual":
                 # A person resolved the cascade: its members are being resolved with it (the
                 # command is forwarded to them), so they are not let go in between.
                 return out
-            orphans = [m["incidentId"] for m in self._open() if self._get(_ROOT + m["incidentId"]) == cid]
-            done: set[str] = set()
+            orphans = [m for m in self._open() if self._get(_ROOT + m["incidentId"]) == cid]
+            # Members whose failure ended with the root's (within the cascade window) are its tail:
+            # they stay merged into it. Those still failing later are let go.
+            tail = [m for m in orphans if m["lastFailure"] <= c["lastFailure"] + self._window]
+            if tail:
+                self._put(_ENDED + cid, c)
+            done: set[str] = {m["incidentId"] for m in tail}
             for orphan in orphans:
-                if orphan not in done:
-                    members = self._cascade(orphan)
+                if orphan["incidentId"] not in done:
+                    members = self._cascade(orphan["incidentId"])
                     done.update(m["incidentId"] for m in members)
                     self._settle(members, out)
             return out
+        ended = self._ended_root(cid)
+        if ended is not None:
+            if c["lastFailure"] <= ended["lastFailure"] + self._window:
+                # Winding down with its ended root: its numbers go on counting there.
+                self._put(_CANDIDATE + cid, c)
+                why = self._get(_WHY + cid)
+                out.append(member_link(ended["incidentId"], ended["routingKey"], cid, member_snapshot(c, why)))
+                out.append(merge_link(cid, c["routingKey"], ended["incidentId"]))
+                return out
+            # Failing again well after its root ended: no longer its tail, let go.
+            out.append(member_link(ended["incidentId"], ended["routingKey"], cid, None))
+            self._put(_ROOT + cid, None)
+            self._put(_WHY + cid, None)
+            out.append(merge_link(cid, c["routingKey"], None))
+            self._forget_ended(ended["incidentId"])
         self._put(_CANDIDATE + cid, c)
         self._bound()
         members = self._cascade(cid)
@@ -137,11 +165,25 @@ class Linker:
         if root is not None and not any(m.get("memberId") == cid for m in out):
             root_c = self._get(_CANDIDATE + root)
             if root_c is not None:
-                out.append(member_link(root, root_c["routingKey"], cid, member_snapshot(c)))
+                out.append(member_link(root, root_c["routingKey"], cid, member_snapshot(c, self._get(_WHY + cid))))
         if root is not None and not any(m["op"] == "merge" and m["incidentId"] == cid for m in out):
             # The decision again, in case the one sent before a crash never arrived (a no-op otherwise).
             out.append(merge_link(cid, c["routingKey"], root))
         return out
+
+    def _ended_root(self, cid: str) -> Candidate | None:
+        root = self._get(_ROOT + cid)
+        if root is None or self._get(_CANDIDATE + root) is not None:
+            return None
+        ended: Candidate | None = self._get(_ENDED + root)
+        return ended
+
+    def _forget_ended(self, root: str) -> None:
+        """Forgets an ended root once no open member refers to it any more."""
+        if self._get(_ENDED + root) is None:
+            return
+        if not any(self._get(_ROOT + m["incidentId"]) == root for m in self._open()):
+            self._put(_ENDED + root, None)
 
     def _sets(self, c: Candidate) -> tuple[frozenset[str], frozenset[str]]:
         """A candidate's names and lower-cased services as sets, built once per candidate object:
@@ -159,6 +201,23 @@ class Linker:
         if not a["names"]:
             return False
         return not self._sets(a)[0].isdisjoint(self._sets(b)[1])
+
+    def _why(self, m: Candidate, members: list[Candidate]) -> dict[str, Any] | None:
+        """Why `m` is part of the cascade: the first other member it names, or that names it."""
+        for o in members:
+            if o is m or not self._related(m, o):
+                continue
+            for a, b in ((m, o), (o, m)):
+                named = sorted(self._sets(a)[0] & self._sets(b)[1])
+                if named:
+                    a_services = ", ".join(sorted(a["services"]))
+                    return Decision(
+                        "names-service",
+                        f"messages of {a_services} ({a['incidentId']}) name {quote(named)}, failing in "
+                        f"{b['incidentId']}, and the two failed within {self._window / 60:.0f} min of each other",
+                        evidence=tuple(named),
+                    ).to_dict()
+        return None
 
     def _related(self, a: Candidate, b: Candidate) -> bool:
         if a["routingKey"] == b["routingKey"]:
@@ -210,16 +269,23 @@ class Linker:
                     out.append(member_link(current, old["routingKey"], mid, None))
             out.append(merge_link(mid, m["routingKey"], target))
             self._put(_ROOT + mid, target)
+            why = self._why(m, members) if target is not None else None
+            self._put(_WHY + mid, why)
             if target is not None:
-                out.append(member_link(target, root_c["routingKey"], mid, member_snapshot(m)))
+                out.append(member_link(target, root_c["routingKey"], mid, member_snapshot(m, why)))
 
     def _bound(self) -> None:
         open_ = list(self._open())
         if len(open_) <= _MAX_OPEN:
             return
         open_.sort(key=lambda c: c["lastFailure"])
+        roots = set()
         for c in open_[: len(open_) - _MAX_OPEN]:
-            self._put(_CANDIDATE + c["incidentId"], None)
+            roots.add(self._get(_ROOT + c["incidentId"]))
+            for prefix in (_CANDIDATE, _ROOT, _WHY):
+                self._put(prefix + c["incidentId"], None)
+        for root in roots - {None}:
+            self._forget_ended(root)
 
 
 def link_in_process(engine: CorrelationEngine, linker: Linker) -> list[IncidentChange]:

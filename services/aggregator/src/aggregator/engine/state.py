@@ -74,6 +74,16 @@ class IncidentState:
     names: list[str] = field(default_factory=list)  # what its failures' messages name (hosts, services)
     merged_into: str | None = None  # the root of the cascade this incident is part of
     linked: dict[str, dict[str, Any]] = field(default_factory=dict)  # merged incident id -> its snapshot
+    # What it reports on: identity (an event's dedupKey, else its fingerprint) ->
+    # [kind ("dedupKey" | "fingerprint"), service, error type, resolved, time of the latest event].
+    identities: dict[str, list[Any]] = field(default_factory=dict)
+    # Why: the decision that opened it, why each template joined (by fingerprint), incidents a person
+    # might expect it to be part of and why it is not, and what happened to it since (reopened,
+    # marked flapping, resolved by its source ...). Each a `Decision.to_dict()`, bounded.
+    opened: dict[str, Any] = field(default_factory=dict)
+    why: dict[str, dict[str, Any]] = field(default_factory=dict)
+    not_merged: list[dict[str, Any]] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -100,7 +110,11 @@ class PendingEvent:
 
 @dataclass(slots=True)
 class Pending:
-    """Events of one failure that have not (yet) been enough to open an incident."""
+    """Events of one failure that have not (yet) been enough to open an incident.
+
+    `events` keeps the latest few (those that open the incident join it), `times` the times of the
+    latest failures (how many fell in the open window), `verdict` the last opening decision.
+    """
 
     service: str
     fingerprint: str
@@ -110,6 +124,10 @@ class Pending:
     first: float
     last: float
     events: list[PendingEvent] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+    max_severity: int = 0
+    why: dict[str, dict[str, Any]] = field(default_factory=dict)  # fingerprint -> why it joined the cluster
+    verdict: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Pending:
@@ -137,6 +155,11 @@ class GroupState:
     # Events per "<epoch minute>|<service>|<severity>" (recent minutes only): the statistics rollups,
     # kept with the group so that they are exact across crashes and replays.
     rollups: dict[str, int] = field(default_factory=dict)
+    # Fingerprints that hold still (see fingerprints.py): the fingerprint of a template text ->
+    # the fingerprint its cluster was first given, where they differ; and the generalised templates
+    # behind those fingerprints ([service, error type, template]), to teach a restarted miner.
+    aliases: dict[str, str] = field(default_factory=dict)
+    learned: dict[str, list[Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         # orjson serialises dataclasses natively: a deep copy an order of magnitude faster than asdict.
@@ -170,6 +193,7 @@ class Baseline:
     minute: int = 0  # the minute being counted now
     minutes: int = 0  # minutes folded in so far
     last_t: float = 0.0
+    count: int = 0  # events of the minute being counted (written to the store's minute counts when it closes)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
