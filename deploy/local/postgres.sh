@@ -34,10 +34,12 @@ bindir() {
 
 install() {
   bindir >/dev/null && return 0
-  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+  local as_root=()
+  [[ "$(id -u)" == 0 ]] || as_root=(sudo -n)
+  if command -v apt-get >/dev/null && { [[ "$(id -u)" == 0 ]] || sudo -n true 2>/dev/null; }; then
     say "installing the PostgreSQL server from the distribution's packages (apt-get install postgresql)"
-    apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    "${as_root[@]}" apt-get update -qq >&2
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
   fi
   bindir >/dev/null || die "the PostgreSQL server is needed for the local MongoDB-protocol server: \
 sudo apt-get install postgresql (its binaries land in /usr/lib/postgresql/<version>/bin), \
@@ -126,7 +128,7 @@ dropdb() {
   local name="$1"
   [[ "$name" =~ ^[a-z_][a-z0-9_]*$ ]] || die "database name must be lower-case letters, digits and _: $name"
   [[ "$name" != ferretdb ]] || die "the main instance's database is never dropped by these scripts"
-  psql_cmd -d postgres -c "DROP DATABASE IF EXISTS $name WITH (FORCE)"
+  psql_cmd -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $name WITH (FORCE)"
 }
 
 stop() {

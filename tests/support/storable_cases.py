@@ -56,8 +56,9 @@ KEPT: list[Kept] = [
     Kept("dotted key", {"exception.type": "Timeout"}, {"exception\uff0etype": "Timeout"}, ("/exception\uff0etype",)),
     Kept("leading $", {"labels": {"$where": "1"}}, {"labels": {"\uff04where": "1"}}, ("/labels/\uff04where",)),
     Kept("key with NUL", {"a\x00b": 1}, {"a\u2400b": 1}, ("/a\u2400b",)),
-    # PostgreSQL's JSON (where the local server keeps documents) refuses NUL anywhere in text.
-    Kept("NUL inside a string", {"s": "NUL \x00 inside"}, {"s": "NUL \u2400 inside"}, ("/s",)),
+    # PostgreSQL's JSON (where the local server keeps documents by default) refuses NUL anywhere in
+    # text; MongoDB and FerretDB on SQLite hold it, so not every server refuses it as sent.
+    Kept("NUL inside a string", {"s": "NUL \x00 inside"}, {"s": "NUL \u2400 inside"}, ("/s",), refused_as_sent=False),
     Kept("integer beyond int64", {"n": 18446744073709551615}, {"n": "18446744073709551615"}, ("/n",)),
     # Only from code: a JSON parser reads this as a double.
     Kept("negative integer beyond int64", {"n": -(2**63) - 1}, {"n": "-9223372036854775809"}, ("/n",)),
