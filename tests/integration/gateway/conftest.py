@@ -40,8 +40,8 @@ async def make_gateway(
         await client.start_server()
         clients.append(client)
         # Incident reads answer 503 until the view has read the incidents topic: wait for it, on
-        # this test's topics (a gateway pointed at another broker may have no incidents topic).
-        if "kafka_bootstrap_servers" not in overrides:
+        # this test's topics (another broker or topic prefix may have no incidents topic).
+        if not {"kafka_bootstrap_servers", "kafka_topic_prefix"} & overrides.keys():
             await asyncio.wait_for(client.server.app[INCIDENT_READER].ready.wait(), 30)
         return client
 
