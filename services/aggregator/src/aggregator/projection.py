@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pymongo import UpdateMany, UpdateOne
@@ -41,13 +41,12 @@ _MAX_ROLLUPS_REMEMBERED = 200_000
 
 
 def event_document(outcome: Outcome) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(fields set on insert, fields set always) for one processed event."""
-    e = outcome.event
-    doc = e.to_api()
-    doc["timestamp"] = e.timestamp
-    doc["receivedAt"] = e.receivedAt
-    doc["minute"] = e.timestamp.replace(second=0, microsecond=0)
-    return doc, {"incidentId": outcome.incident_id, "fingerprint": outcome.fingerprint, "template": outcome.template}
+    """(fields set on insert, fields set always) for one processed event: the stored form the
+    gateway's reads need (its time buckets included), from `mongo.event_document`."""
+    doc = mongo.event_document(
+        outcome.event, incident_id=outcome.incident_id, fingerprint=outcome.fingerprint, template=outcome.template
+    )
+    return doc, {name: doc.pop(name) for name in ("incidentId", "fingerprint", "template")}
 
 
 def _upserted_unless_refused(details: Mapping[str, Any]) -> dict[int, Any]:
@@ -59,11 +58,14 @@ def _upserted_unless_refused(details: Mapping[str, Any]) -> dict[int, Any]:
 
 
 def incident_document(incident: Incident) -> dict[str, Any]:
-    return incident.model_dump(mode="python")
+    return mongo.incident_document(incident)
 
 
-def _rollup_id(minute: datetime, service: str, severity: int) -> str:
-    return f"{minute.astimezone(UTC).isoformat().replace('+00:00', 'Z')}|{service}|{severity}"
+def _rollup_fields(minute: datetime, service: str, severity: int) -> dict[str, Any]:
+    """A rollup's fields but its `_id` and count (set on insert when `$max` creates it)."""
+    doc = mongo.rollup_document(minute, service, severity, 0)
+    del doc["_id"], doc["count"]
+    return doc
 
 
 def _log_retry(state: RetryCallState) -> None:
@@ -140,7 +142,7 @@ class Projection:
             k = (e.timestamp.replace(second=0, microsecond=0), e.service, e.severity)
             counts[k] = max(counts.get(k, 0), o.rollup)
         if counts:
-            await self._write_rollups([(_rollup_id(m, s, sev), m, s, sev, n) for (m, s, sev), n in counts.items()])
+            await self._write_rollups([(mongo.rollup_id(m, s, sev), m, s, sev, n) for (m, s, sev), n in counts.items()])
         return len(inserted)
 
     async def _write_rollups(self, rollups: list[tuple[str, datetime, str, int, int]]) -> None:
@@ -150,14 +152,14 @@ class Projection:
         fresh = [r for r in rollups if r[0] not in written]
         known = [r for r in rollups if r[0] in written]
         if fresh:
-            docs = [{"_id": rid, "minute": m, "service": s, "severity": sev, "count": n} for rid, m, s, sev, n in fresh]
+            docs = [mongo.rollup_document(m, s, sev, n) for _, m, s, sev, n in fresh]
             existing = await self._retrying(self._insert, mongo.EVENT_ROLLUPS, docs)
             known.extend(fresh[i] for i in sorted(existing))
         if known:
             ops = [
                 UpdateOne(
                     {"_id": rid},
-                    {"$setOnInsert": {"minute": m, "service": s, "severity": sev}, "$max": {"count": n}},
+                    {"$setOnInsert": _rollup_fields(m, s, sev), "$max": {"count": n}},
                     upsert=True,
                 )
                 for rid, m, s, sev, n in known
