@@ -175,15 +175,24 @@ class CollectionSize:
 
 
 async def collection_size(db: AsyncDatabase[dict[str, Any]], name: str) -> CollectionSize:
-    """The server's own count and size of a collection (`$collStats`: no scan, on MongoDB and FerretDB;
-    FerretDB/PostgreSQL's count is PostgreSQL's estimate, -1 until the table is first analyzed)."""
+    """The server's own count and size of a collection (`$collStats`: no scan, on MongoDB and FerretDB).
+
+    FerretDB/PostgreSQL's count is PostgreSQL's estimate, -1 until the table is first analyzed (a
+    table just created, or just loaded in bulk, until autovacuum gets to it); its `collStats` command
+    analyzes the table (a sample, not a scan) and answers the fresh estimate. MongoDB never gets there.
+    """
+    size = CollectionSize(0, 0)
     async for row in await db[name].aggregate([{"$collStats": {"storageStats": {}, "count": {}}}]):
         stats = row.get("storageStats", {})
-        return CollectionSize(
+        size = CollectionSize(
             documents=int(row.get("count", stats.get("count", 0))),
             bytes=int(stats.get("totalSize", stats.get("size", 0))),
         )
-    return CollectionSize(0, 0)
+        break
+    if size.documents < 0:
+        stats = await db.command("collStats", name)
+        size = CollectionSize(documents=int(stats.get("count", -1)), bytes=size.bytes)
+    return size
 
 
 def hours_between(newest: datetime, oldest: datetime) -> list[datetime]:

@@ -206,9 +206,8 @@ class Retention:
             report.sizes[name] = await mongo.collection_size(self.db, name)
         count = report.sizes[mongo.EVENTS].documents
         if self.policy.event_max_count and count < 0:
-            # The server has no estimate yet (PostgreSQL before its first ANALYZE: a young table,
-            # so counting it is cheap).
-            count = await self.db[mongo.EVENTS].count_documents({})
+            # Still no estimate (collection_size asked for one): count, once, up to the limit.
+            count = await self.db[mongo.EVENTS].count_documents({}, limit=self.policy.event_max_count + 1)
         over = count - self.policy.event_max_count
         if self.policy.event_max_count and over > 0:
             n = await self._delete_oldest_events(over, now)
