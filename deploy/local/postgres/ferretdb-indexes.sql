@@ -39,7 +39,7 @@ BEGIN
   FOR found IN SELECT regexp_matches(definition, '\(_jsonb -> ''((?:[^'']|'''')+)''::text\)\)', 'g') LOOP
     field := replace(found[1], '''''', '''');
     EXECUTE format(
-      'CREATE INDEX IF NOT EXISTS %I ON %s USING gin ((_jsonb -> %L) jsonb_path_ops)',
+      'CREATE INDEX IF NOT EXISTS %I ON %s USING gin ((_jsonb -> %L) jsonb_path_ops) WITH (fastupdate = off)',
       left(table_name, 40) || '_' || left(md5(field), 12) || '_gin', table_oid, field);
     created := created + 1;
   END LOOP;
@@ -66,8 +66,34 @@ LANGUAGE sql AS $$
    WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
 $$;
 
+-- Our GIN indexes are written as rows come (`fastupdate = off`): with PostgreSQL's default, new
+-- entries wait in a pending list of up to 4 MB that every lookup reads whole until a vacuum merges
+-- it, which made an event read by `_id` read 195 pages and take 13 ms instead of 5 pages and 0.14 ms
+-- (1,000,000 events). Indexes made before this setting are switched and their pending list merged.
+CREATE OR REPLACE FUNCTION ii_gin_without_pending_lists() RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+  index_oid oid;
+  switched integer := 0;
+BEGIN
+  FOR index_oid IN
+    SELECT c.oid FROM pg_class c
+      JOIN pg_am am ON am.oid = c.relam
+      JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE am.amname = 'gin' AND c.relname LIKE '%\_gin'
+       AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+       AND NOT coalesce(c.reloptions @> ARRAY['fastupdate=off'], false)
+  LOOP
+    EXECUTE format('ALTER INDEX %s SET (fastupdate = off)', index_oid::regclass);
+    PERFORM gin_clean_pending_list(index_oid::regclass);
+    switched := switched + 1;
+  END LOOP;
+  RETURN switched;
+END $$;
+
 DROP EVENT TRIGGER IF EXISTS ii_mirror_ferretdb_indexes;
 CREATE EVENT TRIGGER ii_mirror_ferretdb_indexes ON ddl_command_end
   WHEN TAG IN ('CREATE INDEX') EXECUTE FUNCTION ii_mirror_new_indexes();
 
 SELECT ii_mirror_existing() AS gin_indexes_checked;
+SELECT ii_gin_without_pending_lists() AS gin_indexes_switched;
