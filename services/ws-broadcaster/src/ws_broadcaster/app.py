@@ -37,6 +37,7 @@ HUB = web.AppKey("hub", Hub)
 READERS = web.AppKey("readers", list[TopicReader])
 SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse])
 _SHUTTING_DOWN = web.AppKey("shutting_down", asyncio.Event)
+STOP_GRACE_SECONDS = 5.0  # a reader ends within one poll; one that does not is cancelled
 
 _ids = itertools.count(1)
 
@@ -187,7 +188,11 @@ def _kafka_readers(app: web.Application) -> Callable[[web.Application], AsyncIte
             asyncio.create_task(mark_loaded(), name="incidents-loaded"),
         ]
         yield
-        for task in tasks:
+        for reader in (incidents, events):
+            reader.stop()
+        tasks[2].cancel()
+        _finished, running = await asyncio.wait(tasks[:2], timeout=STOP_GRACE_SECONDS)
+        for task in running:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 

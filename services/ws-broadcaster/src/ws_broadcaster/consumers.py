@@ -74,6 +74,7 @@ class TopicReader:
         self.label = label
         self.caught_up = asyncio.Event()
         self.partitions: list[TopicPartition] = []
+        self._stopping = False
         self._bootstrap = bootstrap_servers
         self._from_beginning = from_beginning
         self._handle = handle
@@ -176,10 +177,17 @@ class TopicReader:
         self._next.update(starts)
         log.info("reading new partitions", extra={"topic": self.topic, "partitions": [tp.partition for tp in added]})
 
+    def stop(self) -> None:
+        """Asks `run` to end after its current poll (half a second at most), its consumer closed.
+
+        Cancelling alone is not enough: a cancellation that lands in a Kafka client's own clean-up
+        can come out as an ordinary error, which the loop takes for a failed look and reads on."""
+        self._stopping = True
+
     async def run(self) -> None:
-        """Reads until cancelled; reconnects (from the same positions' rules) after a failure,
-        waiting longer after each failure in a row (see `Outage`)."""
-        while True:
+        """Reads until stopped or cancelled; reconnects (from the same positions' rules) after a
+        failure, waiting longer after each failure in a row (see `Outage`)."""
+        while not self._stopping:
             consumer = self._consumer()
             try:
                 await consumer.start()
@@ -193,14 +201,17 @@ class TopicReader:
                         "fromBeginning": self._from_beginning,
                     },
                 )
-                await self._loop(consumer)
+                await self._loop(consumer)  # returns once stopped
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - a reader never gives up; the outage logs the reason
                 delay = self.outage.failed(exc)
+            else:
+                delay = 0.0
             finally:
                 await stop_quietly(consumer, f"{self.label} reader")
-            await asyncio.sleep(delay)
+            if not self._stopping:
+                await asyncio.sleep(delay)
 
     def _deliver(self, records: list[Record]) -> None:
         """Hands a batch to the handler. Handlers skip bad records themselves; should one still raise,
@@ -219,7 +230,7 @@ class TopicReader:
         consumed = self._metrics.records_consumed.labels(self.label)
         loop = asyncio.get_running_loop()
         next_refresh = loop.time() + self._refresh_seconds
-        while True:
+        while not self._stopping:
             if loop.time() >= next_refresh:
                 next_refresh = loop.time() + self._refresh_seconds
                 try:
