@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator, Mapping
@@ -59,6 +60,35 @@ def process(args: list[str], env: Mapping[str, str], ready_url: str | None = Non
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@contextmanager
+def ferretdb() -> Iterator[str]:
+    """A throwaway FerretDB (the local MongoDB-protocol server `make infra` builds) on a free port,
+    with its data in a temporary directory: benchmarks never load the shared one. Yields its URI."""
+    binary = Path(os.environ.get("II_HOME", ROOT / ".local")) / "bin" / "ferretdb-local"
+    if not binary.exists():
+        raise RuntimeError(f"{binary} is missing: run `make infra` (it builds the MongoDB-protocol server)")
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="bench-ferretdb-") as data:
+        proc = subprocess.Popen(
+            [str(binary), "-listen-addr", f"127.0.0.1:{port}", "-sqlite-dir", data],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                with socket.socket() as s:
+                    if s.connect_ex(("127.0.0.1", port)) == 0:
+                        break
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the benchmark's FerretDB did not start")
+                time.sleep(0.2)
+            yield f"mongodb://127.0.0.1:{port}"
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
 
 
 @contextmanager

@@ -12,3 +12,6 @@ if [[ ! -x /usr/bin/chromium ]]; then
     warn "/usr/bin/chromium is missing: the browser tests will fail; install it with: sudo apt-get install -y chromium"
   fi
 fi
+
+# kcat, for the tests that produce raw records straight to Kafka.
+"$II_ROOT/deploy/ci.d/kcat.sh"

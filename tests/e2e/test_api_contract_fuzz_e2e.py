@@ -27,7 +27,8 @@ from support.storable_cases import CONTRACT_EXAMPLE, KEPT, REFUSED_BODIES
 pytestmark = pytest.mark.e2e
 
 OFFSET = int(os.environ.get("II_E2E_PORT_OFFSET", "10000")) + 500
-SERVICES = ("ingest-gateway", "summarizer", "ws-broadcaster", "aggregator")
+# The history writer runs beside the aggregator (deploy/local/services.conf): reads need it.
+SERVICES = ("ingest-gateway", "summarizer", "ws-broadcaster", "aggregator", "aggregator-history")
 FUZZ_CONFIG = ROOT / "tests" / "e2e" / "fuzz" / "schemathesis.toml"
 # Fixed by default so that `make test` is repeatable; FUZZ_SEED explores elsewhere.
 FUZZ_SEED = os.environ.get("FUZZ_SEED", "20261130")

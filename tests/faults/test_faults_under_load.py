@@ -65,11 +65,12 @@ def test_every_event_is_in_its_incident_and_mongodb_holds_each_incident_s_latest
 
 
 @pytest.mark.xfail(
-    reason="a graceful stop (SIGTERM) of the aggregator in the middle of a batch can lose that batch's"
-    " effect on its incidents (event counts lower than a replay's; the events themselves are stored"
-    " with their incident). Suspected: Faust's take_events acks a batch in a `finally`, also when the"
-    " agent is cancelled before the engine's state is written. Seen in about half the runs (five stops"
-    " in a row: four incidents short by 1 to 3 events); three SIGKILL restarts in a row were exact",
+    reason="after a stop of the aggregator in the middle of a batch, incidents have ended with event"
+    " counts lower than a replay's (the events themselves stored with their incident), in about half"
+    " the runs. Two causes are fixed: a batch the worker did not finish is never acknowledged, and a"
+    " replayed batch's equal incident version (cut differently, so other contents) now replaces the"
+    " first in history and in replay's view of the topic, as compaction does. Passed in the first run"
+    " since; kept non-strict until repeated runs confirm it",
     strict=False,
 )
 def test_incidents_end_as_in_a_fault_free_run_of_the_same_events(report: Report) -> None:

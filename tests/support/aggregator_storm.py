@@ -1,5 +1,5 @@
 """The aggregator's storm scenarios over real Kafka and MongoDB: a storm produced straight to the
-events topic, and a worker killed mid-stream and restarted."""
+events topic, and a worker killed or stopped mid-stream and restarted."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -160,30 +161,67 @@ async def all_events_projected(db: Any, n: int) -> bool:
     return await db.events.count_documents({}) >= n and await db.incidents.count_documents({}) >= 2
 
 
+async def engine_events(port: int) -> float:
+    """The events a worker's engine has processed so far (0 while it does not answer)."""
+    try:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{port}/metrics", timeout=aiohttp.ClientTimeout(total=2)) as resp,
+        ):
+            text = await resp.text()
+    except (aiohttp.ClientError, TimeoutError):
+        return 0.0
+    for line in text.splitlines():
+        if line.startswith("aggregator_events_total "):
+            return float(line.split()[1])
+    return 0.0
+
+
+async def stop_while_processing(worker: Any) -> None:
+    """Starts the worker and stops it gracefully (SIGTERM) as soon as its engine has processed a
+    batch: with a backlog and small batches, the stop lands in the middle of a later one."""
+    worker.start()
+    deadline = time.monotonic() + 120
+    while await engine_events(worker.port) == 0:
+        if time.monotonic() > deadline:
+            raise AssertionError("the worker processed nothing in time")
+        await asyncio.sleep(0.05)
+    worker.stop()
+
+
 async def kill_mid_stream_and_restart(
-    worker: Any, topics: Topics, bootstrap: str, mongo_uri: str, mongo_db_name: str
+    worker: Any, topics: Topics, bootstrap: str, mongo_uri: str, mongo_db_name: str, *, graceful_stops: int = 0
 ) -> None:
-    """Kills the worker (SIGKILL) once some events are projected, restarts it, and checks that the
-    storm ends as exactly the expected incidents, rollups and changes, every record committed."""
+    """Kills the worker (SIGKILL) once some events are projected, or stops it gracefully (SIGTERM)
+    `graceful_stops` times while it processes a backlog, restarts it, and checks that the storm
+    ends as exactly the expected incidents, rollups and changes, every record committed."""
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
     events = storm(start, n_db=1000, n_search=600)
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
     db = client[mongo_db_name]
     try:
-        worker.start()
-        await produce(bootstrap, topics.events, events)
+        if graceful_stops:
+            await produce(bootstrap, topics.events, events)
+            for _ in range(graceful_stops):
+                await stop_while_processing(worker)
+        else:
+            worker.start()
+            await produce(bootstrap, topics.events, events)
 
-        async def some_progress(d: Any) -> bool:
-            return await d.events.count_documents({}) >= 300
+            async def some_progress(d: Any) -> bool:
+                return await d.events.count_documents({}) >= 300
 
-        await wait_for(db, some_progress)
-        worker.kill()
+            await wait_for(db, some_progress)
+            worker.kill()
         worker.start()
         # The first worker may have projected events it never committed: wait for the second one to
         # have consumed (and so finished with) every record, not just for the events to be there.
         await wait_for(db, lambda d: all_events_projected(d, len(events)), limit=300)
         await wait_consumed(bootstrap, worker.env["AGGREGATOR_APP_ID"], topics.events)
-        await asyncio.sleep(3)
+        # History is its own consumer: it has caught up once it has committed both topics.
+        history = f"{worker.env['AGGREGATOR_APP_ID']}-history"
+        await wait_consumed(bootstrap, history, topics.events)
+        await wait_consumed(bootstrap, history, topics.incidents)
         incidents = [d async for d in db.incidents.find({})]
         assert sorted(i["eventCount"] for i in incidents) == [600, 2000]
         rollups = [r async for r in db.event_rollups.find({})]

@@ -1,15 +1,15 @@
 """A whole stack of its own, for faults: its own Kafka and MongoDB-protocol server (so stopping them
-disturbs nobody), the four services as processes, the AI stand-in, and a supervisor.
+disturbs nobody), the services as processes, the AI stand-in, and a supervisor.
 
 Every port derives from one base, 5500 + II_E2E_PORT_OFFSET (default 10000) modulo 20000, so that
 the fault stack runs beside `make up` and beside the end-to-end stack of the same offset, and stays
 below 32768, where Linux picks the local ports of outgoing connections (a listener there can find
 its port taken by some client at the moment it binds). With the default: the API on :15500, the
-summarizer :15501, the broadcaster :15502, the aggregator :16566, the AI stand-in :15599, Kafka
-:15700 (controller :15701), the MongoDB-protocol server :15800. Kafka and FerretDB are started by
-deploy/local/kafka.sh and mongo.sh under their own instance names (fresh data each run); the
-services by deploy/local/services.sh with II_PORT_OFFSET and their own II_HOME (pid files and logs
-in .local/faults-<base>/).
+summarizer :15501, the broadcaster :15502, the aggregator :16566 and its history writer :16567, the
+AI stand-in :15599, Kafka :15700 (controller :15701), the MongoDB-protocol server :15800. Kafka and
+FerretDB are started by deploy/local/kafka.sh and mongo.sh under their own instance names (fresh
+data each run); the services by deploy/local/services.sh with II_PORT_OFFSET and their own II_HOME
+(pid files and logs in .local/faults-<base>/).
 
 The supervisor restarts a service whose process has exited, as Kubernetes restarts a container:
 at once the first time, then with a doubling delay (up to 30 s) while it keeps exiting. Like a
@@ -34,8 +34,16 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ("ingest-gateway", "summarizer", "ws-broadcaster", "aggregator")
-BASE_PORTS = {"ingest-gateway": 5000, "summarizer": 5001, "ws-broadcaster": 5002, "aggregator": 6066}
+# As `make up` runs them: the history writer (events, rollups, incidents into MongoDB) beside the
+# aggregator, as a process of its own (deploy/local/services.conf).
+SERVICES = ("ingest-gateway", "summarizer", "ws-broadcaster", "aggregator", "aggregator-history")
+BASE_PORTS = {
+    "ingest-gateway": 5000,
+    "summarizer": 5001,
+    "ws-broadcaster": 5002,
+    "aggregator": 6066,
+    "aggregator-history": 6067,
+}
 
 
 def fault_base() -> int:

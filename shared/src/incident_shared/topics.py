@@ -69,8 +69,9 @@ EVENTS_DLQ: Final = TopicSpec(
     producers=("aggregator",),
     consumers=("operators",),
     description=(
-        "Records from `events` that could not be decoded or validated, with the reason in the"
-        " `dlq-reason` header and the original topic, partition and offset in `dlq-origin`."
+        "Records the aggregator could not process (from `events` or any other topic it reads):"
+        " invalid, failed in the engine, or refused by MongoDB; the reason in the `dlq-reason`"
+        " header, its class in `dlq-kind`, the original topic, partition and offset in `dlq-origin`."
     ),
     config={"retention.ms": str(4 * WEEK_MS)},
     example={"service": "", "severity": 9},

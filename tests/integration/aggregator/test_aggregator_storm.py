@@ -1,5 +1,5 @@
 """A storm produced straight to Kafka becomes the expected incidents in MongoDB and on the topic; a
-worker killed mid-stream and restarted loses and duplicates nothing."""
+worker killed or stopped gracefully mid-stream and restarted loses and duplicates nothing."""
 
 from __future__ import annotations
 
@@ -146,6 +146,17 @@ async def test_a_worker_killed_mid_stream_loses_and_duplicates_nothing(
     aggregator_worker: Any, topics: Topics, kafka_bootstrap: str, mongo_uri: str, mongo_db_name: str
 ) -> None:
     await kill_mid_stream_and_restart(aggregator_worker, topics, kafka_bootstrap, mongo_uri, mongo_db_name)
+
+
+@pytest.mark.timeout(900)
+async def test_a_worker_stopped_gracefully_mid_batch_loses_and_duplicates_nothing(
+    aggregator_worker: Any, topics: Topics, kafka_bootstrap: str, mongo_uri: str, mongo_db_name: str
+) -> None:
+    # Small batches: each stop lands in the middle of one, after earlier ones were acknowledged.
+    aggregator_worker.env["AGGREGATOR_BATCH_SIZE"] = "100"
+    await kill_mid_stream_and_restart(
+        aggregator_worker, topics, kafka_bootstrap, mongo_uri, mongo_db_name, graceful_stops=3
+    )
 
 
 async def test_records_without_the_correlation_key_still_join_their_group(

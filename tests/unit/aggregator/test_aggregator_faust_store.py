@@ -102,3 +102,16 @@ def test_table_keys_route_to_the_partition_of_their_correlation_key() -> None:
         assert partitioner(orjson.dumps(key), parts, parts) == p
         assert partitioner(orjson.dumps(f"{key}\x1fs:api"), parts, parts) == p
         assert partitioner(orjson.dumps([f"{key}\x1fs:api", [60.0, 119.9]]), parts, parts) == p
+
+
+def test_a_reset_drops_the_buffered_writes_of_a_cycle_that_never_finished() -> None:
+    # The worker stopped between processing a batch and writing its state: the batch is replayed,
+    # so its events must not be marked as seen (the replay would drop them from their incidents).
+    groups, baselines, seen, counts = _tables()
+    store = FaustStore(groups, baselines, seen, counts)
+    store.put_group(GroupState(key="g"))
+    store.remember("g\x1fevt_1", 1.0)
+    store.reset()
+    assert "g" not in groups
+    assert store.get_group("g") is None
+    assert store.seen("g\x1fevt_1") is None

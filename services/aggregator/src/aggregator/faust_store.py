@@ -7,8 +7,8 @@
 - `seen`: `<key>\\x1f<eventId>` -> event time, for dropping an event delivered twice.
 
 Reads go through a cache of decoded objects; writes are buffered until `write_through()`, which the
-worker calls after the batch's side effects (MongoDB, the incidents topic) are done, so that a crash
-in between replays the batch instead of losing it.
+worker calls after the cycle's side effects (incident changes, candidates, assignments) are on the
+broker, so that a crash in between replays the batch instead of losing it.
 """
 
 from __future__ import annotations
@@ -31,13 +31,14 @@ class FaustStore:
         self.reset()
 
     def reset(self) -> None:
-        """Forgets every cached object (partitions were revoked or assigned).
+        """Forgets every cached object and buffered write (partitions were revoked or assigned).
 
-        Buffered writes are kept if there are any: they are the state of a batch whose side effects
-        are already out, and dropping them would lose that batch's events from the engine's state.
+        The worker calls this under the engine lock, which a cycle holds until its state is
+        written: buffered writes left here are those of a cycle that never finished (the worker
+        was stopped or failed in the middle of it). Its input is not acknowledged and is replayed
+        from the saved state; writing them would mark its events as seen, and the replay would
+        drop them from their incidents.
         """
-        if getattr(self, "_dirty_groups", None) or getattr(self, "_dirty_buckets", None):
-            self.write_through()
         self._groups: dict[str, GroupState] = {}
         self._dirty_groups: set[str] = set()
         self._deleted_groups: set[str] = set()

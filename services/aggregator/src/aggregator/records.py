@@ -1,13 +1,18 @@
-"""Turning `events` records into events, and the guard against dead-lettering a whole stream."""
+"""Turning `events` records into events, and the guard against dead-lettering a whole stream.
+
+A record's timestamp is read in milliseconds, as Kafka keeps it: a record produced without a
+`timestamp` field takes its event time from it, identically live (the worker) and in a replay.
+"""
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
 
+from aggregator.steps import Record
 from incident_shared.ids import stable_id
 from incident_shared.schemas.events import Event, EventValidationError, event_from_record
-from incident_shared.timeutil import from_epoch_ms
+from incident_shared.timeutil import from_epoch_ms, utcnow
 
 
 class TooManyInvalidError(RuntimeError):
@@ -19,20 +24,37 @@ class Invalid:
     reason: str
 
 
-def decode(value: bytes | None, *, topic: str, partition: int, offset: int, timestamp_ms: int) -> Event | Invalid:
-    """The event in a record, or why it is not one. The fallback id is stable across replays."""
+def decode(
+    value: bytes | None, *, topic: str, partition: int, offset: int, timestamp_ms: int | None
+) -> Event | Invalid:
+    """The event in a record, or why it is not one. The fallback id is stable across replays.
+
+    `timestamp_ms` is the record's timestamp in milliseconds; a record without one (None, or the
+    -1 of the oldest message format) is taken to have been received now.
+    """
     if value is None:
         return Invalid("body: empty record")
+    received = from_epoch_ms(timestamp_ms) if timestamp_ms is not None and timestamp_ms >= 0 else utcnow()
     try:
         return event_from_record(
             value,
-            record_timestamp=from_epoch_ms(timestamp_ms),
+            record_timestamp=received,
             fallback_id=lambda: stable_id("evt_", topic, partition, offset),
         )
     except EventValidationError as exc:
         return Invalid(str(exc)[:500])
     except ValueError as exc:
         return Invalid(f"body: {exc}"[:500])
+
+
+def decode_record(record: Record) -> Event | Invalid:
+    return decode(
+        record.value,
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        timestamp_ms=record.timestamp_ms,
+    )
 
 
 class InvalidRatioGuard:

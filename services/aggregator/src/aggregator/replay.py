@@ -332,7 +332,9 @@ async def live_incidents(
                         continue
                     inc = IncidentChange.model_validate_json(rec.value).incident
                     prev = latest.get(inc.incidentId)
-                    if prev is None or prev.version < inc.version:
+                    # An equal version later on the topic is the same change published again after
+                    # a restart (what compaction keeps too, and what the engine's state agrees with).
+                    if prev is None or prev.version <= inc.version:
                         latest[inc.incidentId] = inc
     finally:
         await consumer.stop()

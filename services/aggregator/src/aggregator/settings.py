@@ -21,5 +21,10 @@ class AggregatorSettings(CommonSettings):
     # A bad deploy upstream must halt the worker, not quietly dead-letter the whole stream.
     max_invalid_ratio: float = Field(0.5, validation_alias="AGGREGATOR_MAX_INVALID_RATIO")
     invalid_window: int = Field(1000, validation_alias="AGGREGATOR_INVALID_WINDOW")
+    # This worker also runs the history writer (its own consumer: MongoDB never holds up incidents).
     project_to_mongo: bool = Field(True, validation_alias="AGGREGATOR_PROJECT_TO_MONGO")
+    # The history writer runs inside each worker; false: as its own process (`python -m aggregator.history`).
+    history_in_worker: bool = Field(True, validation_alias="AGGREGATOR_HISTORY_IN_WORKER")
+    # A write that fails for no known reason is retried this many times, then dead-lettered.
+    max_attempts: int = Field(5, ge=1, validation_alias="AGGREGATOR_MAX_ATTEMPTS")
     quiet_check_seconds: float = Field(30.0, validation_alias="AGGREGATOR_QUIET_CHECK_SECONDS")

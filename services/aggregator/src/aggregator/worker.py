@@ -1,19 +1,29 @@
-"""The Faust application: hosts the engine, consumes events, commands and summaries, publishes every
-incident change, and projects events and incidents into MongoDB.
+"""The Faust application: a thin shell that feeds the aggregator's processing steps.
 
-An error in an agent stops the whole worker (CrashingSupervisor): restarting only the agent would
-let Faust acknowledge the failed batch and lose it; a restarted worker replays it instead.
+Faust owns the consumer group, the tables (changelog-backed state) and the producer; everything
+else is in steps that know nothing of Faust (`steps.py`): each agent turns a batch of Faust
+messages into `Record`s and submits them to its chain, and Faust acknowledges the batch once the
+chain returns, i.e. after every side effect it stands for. A batch the chain did not finish (the
+worker stopped or failed in the middle of it) is never acknowledged (`withhold_acks`): the next
+worker replays it.
 
-One cycle per batch, under one lock (agents and the timer share the engine):
-  process -> engine.flush() (the incident changes) -> MongoDB (events, incidents) -> publish the
-  changes and wait for the broker -> write the engine's state to the tables -> Faust acks the batch.
-Offsets are committed by Faust after the producer is flushed, so a worker killed at any point
-replays its last batch: the projection is idempotent, incident ids are derived from events, and
-events already in the engine's state are recognised by id.
+    events        DecodeEvents -> ForwardMiskeyed -> Correlate -+
+    re-keyed      DecodeEvents -------------------> Correlate -+
+    commands      Decode -> ApplyCommands ---------------------+-> Publish -> SaveState
+    summaries     Decode -> ApplySummaries --------------------+   (incidents, candidates,
+    links         Decode -> ApplyLinks ------------------------+    assignments; then tables)
+    candidates    Decode -> LinkCandidates (the cross-key stage: links out, then its table)
+    timer         Correlate.poll (close what went quiet, expire what is old)
 
-Records whose key does not route to the partition of their correlation key (a producer keyed them
-by something else) are forwarded once to an internal topic under the right key, so that every
-group lives on exactly one partition and its commands (keyed by `routingKey`) arrive there too.
+The steps that use the engine share one lock, held until their cycle's state is saved. Invalid
+records, and records the engine fails on, go to the dead-letter topic with the reason; no single
+record ends the worker. An error anywhere else stops the whole worker (CrashingSupervisor):
+restarting only the agent would let Faust acknowledge the failed batch and lose it; a restarted
+worker replays it instead, and finds its own earlier results harmless.
+
+History (events, rollups, incidents in MongoDB) is not on this path: the history writer is its own
+consumer (`history/`), fed by the engine's per-batch assignments, so a slow or stopped MongoDB
+delays history alone. It runs inside this worker (AGGREGATOR_HISTORY_IN_WORKER), or beside it.
 """
 
 from __future__ import annotations
@@ -21,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -30,50 +40,66 @@ import faust
 from mode.supervisors import CrashingSupervisor
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from pymongo import AsyncMongoClient
 
-from aggregator.engine import CorrelationEngine, Linker, Outcome, load_config
+from aggregator.cascade import LinkCandidates, parse_candidate, parse_link
+from aggregator.correlate import ApplyCommands, ApplyLinks, ApplySummaries, Correlate, EngineContext
+from aggregator.deadletters import DeadLetters
+from aggregator.engine import CorrelationEngine, Linker, load_config
 from aggregator.faust_store import FaustStore
+from aggregator.history.service import History
+from aggregator.intake import Decode, DecodeEvents, ForwardMiskeyed
 from aggregator.metrics import Metrics
-from aggregator.projection import Projection
-from aggregator.records import Invalid, InvalidRatioGuard, decode
-from aggregator.routing import partition_for, partitioner
+from aggregator.publish import Publish, SaveState
+from aggregator.records import InvalidRatioGuard
+from aggregator.routing import partitioner
 from aggregator.settings import AggregatorSettings
-from incident_shared import codec, mongo
-from incident_shared.schemas.incidents import IncidentChange, IncidentCommand, IncidentSummary
+from aggregator.steps import Record, Step
+from incident_shared.schemas.incidents import IncidentCommand, IncidentSummary
 from incident_shared.topics import EVENTS
 
 log = logging.getLogger(__name__)
-_MAX_KEYS_CACHED = 100_000
+_MINOR_BATCH = 500  # commands, summaries, links, candidates: few, but taken together when they queue
+_MINOR_WITHIN = 0.05
 
 
 @dataclass
 class Runtime:
-    """What the agents share: the engine over its store, the projection, and the lock around them."""
+    """What the shell keeps: the steps' heads, and what health reports."""
 
     settings: AggregatorSettings
-    engine: CorrelationEngine
-    store: FaustStore
     metrics: Metrics
     registry: CollectorRegistry
-    guard: InvalidRatioGuard
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    projection: Projection | None = None
-    mongo_client: AsyncMongoClient[dict[str, Any]] | None = None
+    correlate: Correlate | None = None
+    history: History | None = None  # when this worker runs the history writer
     consuming: bool = False
-    # Set once every output is writable: the producer knows the changelog topics' partitions and
-    # MongoDB is ready (if projecting). No batch is processed before, so none is acknowledged before
-    # its state and events can be written.
+    last_batch: float | None = None
+    # Set once the producer knows every changelog topic: no batch is processed before (its state
+    # could not be written).
     outputs_ready: asyncio.Event = field(default_factory=asyncio.Event)
-    latest_event_time: float = 0.0
 
 
-def build_app(  # noqa: PLR0915 - the agents close over one runtime; splitting them hides the cycle
-    settings: AggregatorSettings, *, registry: CollectorRegistry | None = None
-) -> faust.App:
-    """The Faust app for these settings. Nothing connects until the worker starts it."""
-    topics = settings.topics
-    app = faust.App(
+def to_record(message: Any) -> Record:
+    """A Faust message as a `Record`. Faust gives the record's timestamp in seconds (a float);
+    Kafka keeps milliseconds, and so do records everywhere else (replay, the history writer)."""
+    ts = message.timestamp
+    headers = message.headers or ()
+    if isinstance(headers, dict):
+        headers = headers.items()
+    return Record(
+        message.topic,
+        message.partition,
+        message.offset,
+        message.key,
+        message.value,
+        None if ts is None else round(ts * 1000),
+        tuple((k, v) for k, v in headers),
+    )
+
+
+def faust_app(settings: AggregatorSettings) -> faust.App:
+    """The Faust app with the aggregator's settings and nothing on it yet (the benchmark's no-op
+    agent runs on the same, so that the two are compared like for like)."""
+    return faust.App(
         settings.app_id,
         broker=[f"kafka://{h}" for h in settings.kafka_bootstrap_servers.split(",")],
         store=settings.store,
@@ -96,7 +122,7 @@ def build_app(  # noqa: PLR0915 - the agents close over one runtime; splitting t
         stream_wait_empty=False,
         # Records keep arriving while a batch is processed: a buffer as large as a batch lets the
         # next batch be full at once when there is a backlog, so a backlog is worked off in fewer,
-        # larger batches (fewer incident and rollup writes per event).
+        # larger batches (fewer incident changes per event).
         stream_buffer_maxsize=max(4096, settings.batch_size),
         # A send waits for the broker whenever its partition's batch is full. At the default of
         # 16 KiB two incident changes (8 KiB and more each) or one group's state fill a batch, so
@@ -104,237 +130,157 @@ def build_app(  # noqa: PLR0915 - the agents close over one runtime; splitting t
         # request in flight. Below the broker's default limit (message.max.bytes, 1 MiB).
         producer_max_batch_size=512 * 1024,
     )
+
+
+@dataclass(frozen=True)
+class _Topics:
+    events: Any
+    rekeyed: Any
+    candidates: Any
+    links: Any
+    assignments: Any
+    dlq: Any
+    incidents: Any
+    commands: Any
+    summaries: Any
+
+
+def _topics(app: faust.App, settings: AggregatorSettings) -> _Topics:
+    names = settings.topics
+
+    def raw(name: str, **kwargs: Any) -> Any:
+        return app.topic(name, key_serializer="raw", value_serializer="raw", **kwargs)
+
+    def internal(suffix: str, partitions: int) -> Any:
+        return raw(f"{settings.app_id}-{suffix}", partitions=partitions, internal=True)
+
+    return _Topics(
+        events=raw(names.events),
+        rekeyed=internal("events-by-key", EVENTS.partitions),
+        # Incident candidates for the cross-key stage (one partition: it must see them all), and
+        # its decisions back to each incident's partition (keyed by routing key, like commands).
+        candidates=internal("incident-candidates", 1),
+        links=internal("incident-links", EVENTS.partitions),
+        # What the engine made of each batch, for the history writer (partition = the events' one).
+        assignments=internal("event-assignments", EVENTS.partitions),
+        dlq=raw(names.events_dlq),
+        incidents=raw(names.incidents),
+        commands=raw(names.incident_commands),
+        summaries=raw(names.incident_summaries),
+    )
+
+
+def _chains(  # noqa: PLR0917 - the parts the chains are made of
+    settings: AggregatorSettings,
+    rt: Runtime,
+    t: _Topics,
+    store: FaustStore,
+    engine: CorrelationEngine,
+    make_linker: Callable[[], Linker],
+    lock: asyncio.Lock,
+) -> dict[str, Step[list[Record]]]:
+    """Every input's chain of steps, by agent name (see the module's docstring)."""
+    m = rt.metrics
+    dead_letters = DeadLetters(t.dlq, m.dead_letters)
+    tail = Publish(
+        SaveState(store),
+        incidents=t.incidents,
+        candidates=t.candidates,
+        assignments=t.assignments if settings.project_to_mongo else None,
+        metrics=m,
+    )
+    ctx = EngineContext(engine, lock, m, dead_letters)
+    correlate = rt.correlate = Correlate(tail, ctx)
+    guard = InvalidRatioGuard(settings.max_invalid_ratio, settings.invalid_window)
+    forward = ForwardMiskeyed(correlate, t.rekeyed, engine.correlation_key, EVENTS.partitions, m.rekeyed)
+    return {
+        "events": DecodeEvents(forward, dead_letters, guard),
+        "events-by-key": DecodeEvents(correlate, dead_letters, guard),
+        "commands": Decode(
+            ApplyCommands(tail, ctx, commands=t.commands),
+            IncidentCommand.model_validate_json,
+            dead_letters,
+            "command",
+        ),
+        "summaries": Decode(
+            ApplySummaries(tail, ctx),
+            IncidentSummary.model_validate_json,
+            dead_letters,
+            "summary",
+        ),
+        "incident-links": Decode(ApplyLinks(tail, ctx), parse_link, dead_letters, "link"),
+        "incident-candidates": Decode(
+            LinkCandidates(make_linker, t.links, m, dead_letters), parse_candidate, dead_letters, "candidate"
+        ),
+    }
+
+
+def build_app(settings: AggregatorSettings, *, registry: CollectorRegistry | None = None) -> faust.App:
+    """The Faust app for these settings. Nothing connects until the worker starts it."""
+    app = faust_app(settings)
     registry = registry or CollectorRegistry()
-    groups = app.Table("groups", use_partitioner=True)
-    baselines = app.Table("baselines", use_partitioner=True)
-    seen = app.Table("seen", use_partitioner=True)
-    minute_counts = app.Table("minute_counts", default=int, use_partitioner=True).tumbling(
-        60.0, expires=timedelta(hours=3)
+    rt = Runtime(settings=settings, metrics=Metrics.create(registry), registry=registry)
+    app.aggregator_runtime = rt  # type: ignore[attr-defined]
+
+    store = FaustStore(
+        app.Table("groups", use_partitioner=True),
+        app.Table("baselines", use_partitioner=True),
+        app.Table("seen", use_partitioner=True),
+        app.Table("minute_counts", default=int, use_partitioner=True).tumbling(60.0, expires=timedelta(hours=3)),
     )
     # The cross-key stage's state: the open incident candidates and the cascade decisions, all on
     # the one partition of the candidates topic.
     link_state = app.Table("links", partitions=1, use_partitioner=True)
-    store = FaustStore(groups, baselines, seen, minute_counts)
-    rt = Runtime(
-        settings=settings,
-        engine=CorrelationEngine(load_config(settings.correlation_config), store, clock=time.time),
-        store=store,
-        metrics=Metrics.create(registry),
-        registry=registry,
-        guard=InvalidRatioGuard(settings.max_invalid_ratio, settings.invalid_window),
+    engine = CorrelationEngine(load_config(settings.correlation_config), store, clock=time.time)
+    t = _topics(app, settings)
+    lock = asyncio.Lock()
+    chains = _chains(
+        settings, rt, t, store, engine, lambda: Linker(link_state, cascade_window=engine.config.cascade_window), lock
     )
-    app.aggregator_runtime = rt  # type: ignore[attr-defined]
-    linker = Linker(link_state, cascade_window=rt.engine.config.cascade_window)
 
-    events_topic = app.topic(topics.events, key_serializer="raw", value_serializer="raw")
-    rekeyed_topic = app.topic(
-        f"{settings.app_id}-events-by-key",
-        partitions=EVENTS.partitions,
-        key_serializer="raw",
-        value_serializer="raw",
-        internal=True,
-    )
-    # Incident candidates for the cross-key stage (one partition: it must see them all), and its
-    # decisions back to each incident's partition (keyed by routing key, like commands).
-    candidates_topic = app.topic(
-        f"{settings.app_id}-incident-candidates",
-        partitions=1,
-        key_serializer="raw",
-        value_serializer="raw",
-        internal=True,
-    )
-    links_topic = app.topic(
-        f"{settings.app_id}-incident-links",
-        partitions=EVENTS.partitions,
-        key_serializer="raw",
-        value_serializer="raw",
-        internal=True,
-    )
-    dlq_topic = app.topic(topics.events_dlq, key_serializer="raw", value_serializer="raw")
-    incidents_topic = app.topic(topics.incidents, key_serializer="raw", value_serializer="raw")
-    commands_topic = app.topic(topics.incident_commands, key_serializer="raw", value_serializer="raw")
-    summaries_topic = app.topic(topics.incident_summaries, key_serializer="raw", value_serializer="raw")
+    def agent(topic: Any, name: str, size: int, within: float) -> None:
+        chain = chains[name]
+        events = name.startswith("events")
 
-    async def publish(changes: list[IncidentChange]) -> None:
-        """Projects and publishes the changes, waiting until the broker has them."""
-        if not changes:
-            return
-        if rt.projection is not None:
-            await rt.projection.write_incidents([c.incident for c in changes])
-            rt.metrics.projection_writes.labels("incidents").inc(len(changes))
-        futures = [
-            await incidents_topic.send(key=c.incident.incidentId.encode(), value=codec.dumps(c)) for c in changes
-        ]
-        futures.extend(
-            [
-                await candidates_topic.send(key=c["incidentId"].encode(), value=codec.dumps(c))
-                for c in rt.engine.take_candidates()
-            ]
-        )
-        await asyncio.gather(*futures)
-        for c in changes:
-            rt.metrics.incident_changes.labels(c.action).inc()
-
-    async def cycle(outcomes: list[Outcome]) -> None:
-        changes = rt.engine.flush()
-        if rt.projection is not None and outcomes:
-            await rt.projection.write_events(outcomes)
-            rt.metrics.projection_writes.labels("events").inc(len(outcomes))
-        await publish(changes)
-        rt.store.write_through()
-
-    async def handle_events(stream: Any, *, forward: bool) -> None:
-        partitions = EVENTS.partitions
-        engine, guard, metrics = rt.engine, rt.guard, rt.metrics
-        # Per-record work that depends only on a key or a partition is done once per key.
-        partition_of: dict[str, int] = {}
-        sources: dict[tuple[str, int], str] = {}
-        async for batch in stream.take_events(settings.batch_size, within=settings.batch_seconds):
-            await rt.outputs_ready.wait()
-            rt.consuming = True
-            started = time.perf_counter()
-            async with rt.lock:
-                outcomes: list[Outcome] = []
-                duplicates = 0
-                latest = rt.latest_event_time
-                for ev in batch:
-                    msg = ev.message
-                    parsed = decode(
-                        msg.value,
-                        topic=msg.topic,
-                        partition=msg.partition,
-                        offset=msg.offset,
-                        timestamp_ms=msg.timestamp,
+        async def feed(stream: Any) -> None:
+            async for batch in stream.take_events(size, within=within):
+                try:
+                    await rt.outputs_ready.wait()
+                    started = time.perf_counter()
+                    await chain.submit([to_record(ev.message) for ev in batch])
+                except BaseException as exc:
+                    withhold_acks(batch)
+                    log.warning(
+                        "a batch was not finished; it is left unacknowledged, for the next worker to replay",
+                        extra={"agent": name, "records": len(batch), "why": type(exc).__name__},
                     )
-                    if isinstance(parsed, Invalid):
-                        guard.record(True)
-                        metrics.dead_letters.labels("invalid").inc()
-                        await dlq_topic.send(
-                            key=msg.key,
-                            value=msg.value,
-                            headers={
-                                "dlq-reason": parsed.reason.encode(),
-                                "dlq-origin": f"{msg.topic}/{msg.partition}/{msg.offset}".encode(),
-                            },
-                        )
-                        continue
-                    guard.record(False)
-                    key = engine.correlation_key(parsed.service)
-                    if forward:
-                        home = partition_of.get(key)
-                        if home is None:
-                            if len(partition_of) >= _MAX_KEYS_CACHED:
-                                partition_of.clear()
-                            home = partition_of[key] = partition_for(key, partitions)
-                        if home != msg.partition:
-                            metrics.rekeyed.inc()
-                            # The decoded event, so that a fallback id stays the one derived here.
-                            await rekeyed_topic.send(key=key.encode(), value=parsed.to_record())
-                            continue
-                    source = sources.get((msg.topic, msg.partition))
-                    if source is None:
-                        source = sources[msg.topic, msg.partition] = f"{msg.topic}/{msg.partition}"
-                    outcome = engine.process(parsed, source=source, offset=msg.offset)
-                    if outcome is None:
-                        duplicates += 1
-                        continue
-                    latest = max(latest, parsed.timestamp.timestamp())
-                    outcomes.append(outcome)
-                rt.latest_event_time = latest
-                if duplicates:
-                    metrics.duplicates.inc(duplicates)
-                metrics.events.inc(len(outcomes))
-                await cycle(outcomes)
-            rt.metrics.batch_seconds.observe(time.perf_counter() - started)
+                    raise
+                if events:
+                    rt.consuming = True
+                    rt.last_batch = time.monotonic()
+                    rt.metrics.batch_seconds.observe(time.perf_counter() - started)
 
-    @app.agent(events_topic, name="events", supervisor_strategy=CrashingSupervisor)
-    async def events_agent(stream: Any) -> None:
-        await handle_events(stream, forward=True)
+        app.agent(topic, name=name, supervisor_strategy=CrashingSupervisor)(feed)
 
-    @app.agent(rekeyed_topic, name="events-by-key", supervisor_strategy=CrashingSupervisor)
-    async def rekeyed_agent(stream: Any) -> None:
-        await handle_events(stream, forward=False)
-
-    @app.agent(commands_topic, name="commands", supervisor_strategy=CrashingSupervisor)
-    async def commands_agent(stream: Any) -> None:
-        async for ev in stream.events():
-            try:
-                cmd = IncidentCommand.model_validate_json(ev.message.value)
-            except ValueError:
-                rt.metrics.commands.labels("invalid").inc()
-                log.warning("invalid incident command", extra={"offset": ev.message.offset})
-                continue
-            key = ev.message.key.decode() if ev.message.key else None
-            await rt.outputs_ready.wait()
-            async with rt.lock:
-                result = rt.engine.apply_command(cmd, key)
-                rt.metrics.commands.labels("applied" if result.applied else result.reason).inc()
-                await cycle([])
-            # The incidents merged into this one take the same command (idempotent by its id).
-            for member_id, routing_key in result.forward:
-                forwarded = cmd.model_copy(
-                    update={"commandId": f"{cmd.commandId}:{member_id}", "incidentId": member_id}
-                )
-                await commands_topic.send(key=routing_key.encode(), value=codec.dumps(forwarded))
-
-    @app.agent(candidates_topic, name="incident-candidates", supervisor_strategy=CrashingSupervisor)
-    async def candidates_agent(stream: Any) -> None:
-        """The cross-key stage: sends its decisions, then saves them (a crash in between re-decides)."""
-        async for ev in stream.events():
-            links = linker.update(codec.loads(ev.message.value))
-            futures = [
-                await links_topic.send(key=str(link["routingKey"]).encode(), value=codec.dumps(link)) for link in links
-            ]
-            await asyncio.gather(*futures)
-            linker.commit()
-            rt.metrics.links.inc(len(links))
-
-    @app.agent(links_topic, name="incident-links", supervisor_strategy=CrashingSupervisor)
-    async def links_agent(stream: Any) -> None:
-        async for ev in stream.events():
-            link = codec.loads(ev.message.value)
-            key = ev.message.key.decode() if ev.message.key else None
-            await rt.outputs_ready.wait()
-            async with rt.lock:
-                if rt.engine.apply_link(link, key):
-                    await cycle([])
-
-    @app.agent(summaries_topic, name="summaries", supervisor_strategy=CrashingSupervisor)
-    async def summaries_agent(stream: Any) -> None:
-        async for ev in stream.events():
-            try:
-                summary = IncidentSummary.model_validate_json(ev.message.value)
-            except ValueError:
-                rt.metrics.summaries.labels("invalid").inc()
-                continue
-            key = ev.message.key.decode() if ev.message.key else None
-            await rt.outputs_ready.wait()
-            async with rt.lock:
-                merged = rt.engine.apply_summary(summary, key)
-                rt.metrics.summaries.labels("merged" if merged else "stale").inc()
-                await cycle([])
+    agent(t.events, "events", settings.batch_size, settings.batch_seconds)
+    agent(t.rekeyed, "events-by-key", settings.batch_size, settings.batch_seconds)
+    agent(t.commands, "commands", _MINOR_BATCH, _MINOR_WITHIN)
+    agent(t.summaries, "summaries", _MINOR_BATCH, _MINOR_WITHIN)
+    agent(t.links, "incident-links", _MINOR_BATCH, _MINOR_WITHIN)
+    agent(t.candidates, "incident-candidates", _MINOR_BATCH, _MINOR_WITHIN)
 
     @app.timer(settings.quiet_check_seconds)  # type: ignore[untyped-decorator]
-    async def close_quiet() -> None:
-        """Wall-clock housekeeping: close what went quiet, forget what expired."""
-        if not rt.outputs_ready.is_set():
-            return
-        async with rt.lock:
-            rt.engine.close_quiet(time.time())
-            if rt.latest_event_time:
-                rt.engine.expire(rt.latest_event_time)
-            await cycle([])
+    async def housekeeping() -> None:
+        if rt.outputs_ready.is_set() and rt.correlate is not None:
+            await rt.correlate.poll()
 
-    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
-    async def on_revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
+    async def reset_store(sender: Any, *args: Any, **kwargs: Any) -> None:
         # Under the lock: a batch in flight finishes its cycle (and writes its state) first.
-        async with rt.lock:
-            rt.store.reset()
+        async with lock:
+            store.reset()
 
-    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
-    async def on_assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
-        async with rt.lock:
-            rt.store.reset()
+    app.on_partitions_revoked.connect(reset_store)  # type: ignore[arg-type]
+    app.on_partitions_assigned.connect(reset_store)  # type: ignore[arg-type]
 
     @app.on_rebalance_complete.connect  # type: ignore[arg-type]
     async def on_rebalance_complete(sender: Any, *args: Any, **kwargs: Any) -> None:
@@ -344,28 +290,41 @@ def build_app(  # noqa: PLR0915 - the agents close over one runtime; splitting t
     class Outputs(faust.Service):
         async def on_start(self) -> None:
             await wait_for_changelog_metadata(app)
-            if not settings.project_to_mongo:
-                rt.outputs_ready.set()
-                return
-            client: AsyncMongoClient[dict[str, Any]] = mongo.make_client(
-                settings.mongodb_uri.get_secret_value(), app_name="aggregator"
-            )
-            rt.mongo_client = client
-            # In the background: a MongoDB that is down (or fails a request) at start must not stop
-            # the worker; batches wait for it (nothing is acknowledged before it can be projected).
-            self.add_future(self._connect(Projection(client[settings.mongodb_database])))
-
-        async def _connect(self, projection: Projection) -> None:
-            await projection.prepare()
-            rt.projection = projection
+            if settings.project_to_mongo:
+                # Written to, never read by an agent: Faust declares only the topics its agents and
+                # tables use, so this one is declared here, before the first batch is sent to it.
+                await t.assignments.maybe_declare()
+                producer = app.producer._ensure_producer()  # type: ignore[attr-defined]
+                await producer.partitions_for(t.assignments.get_topic_name())
             rt.outputs_ready.set()
+            if settings.project_to_mongo and settings.history_in_worker:
+                history = rt.history = History(settings, rt.metrics)
+                # A failure of the history writer's own (a bug: store and Kafka failures are held or
+                # dead-lettered) crashes the worker, whose restart resumes from committed offsets.
+                history.started(self.add_future(history.run()))
 
         async def on_stop(self) -> None:
-            if rt.mongo_client is not None:
-                await rt.mongo_client.close()
+            if rt.history is not None:
+                await rt.history.stop()
 
     _add_pages(app, rt)
     return app
+
+
+def withhold_acks(batch: Sequence[Any]) -> None:
+    """Keeps a batch that did not go through its chain from being acknowledged.
+
+    `take_events` acknowledges a batch in a `finally`, so also when the chain failed in the middle
+    of it (the worker then stops) or the agent's task was cancelled, and the worker's last commit
+    can then record offsets whose effect never reached the engine's state: the next worker starts
+    after them, from the state before them, and the incidents lack those events. Marking the
+    messages as acknowledged already makes that late ack a no-op: their offsets are never
+    committed, and the next worker replays the batch from the state saved before it (its own
+    earlier results, if some were published, are harmless: see `publish.py`). A graceful stop
+    (SIGTERM) ends an agent's stream and waits for the batch in flight to finish.
+    """
+    for event in batch:
+        event.message.acked = True
 
 
 def hold_deliveries_until_seek(app: faust.App) -> None:
@@ -410,6 +369,19 @@ async def wait_for_changelog_metadata(app: faust.App) -> None:
         log.debug("changelog topic known to the producer", extra={"topic": topic, "partitions": len(partitions)})
 
 
+def _readiness(app: faust.App, rt: Runtime) -> list[str]:
+    """The dependencies that are not there: Kafka (this worker holds partitions, not rebalancing),
+    and MongoDB for history (connected, not holding on a failure)."""
+    assigned = bool(app.consumer.assignment()) if app.consumer else False
+    down = []
+    if not (assigned and not app.rebalancing):
+        down.append("kafka-assignment")
+    in_worker = rt.settings.project_to_mongo and rt.settings.history_in_worker
+    if in_worker and (rt.history is None or not rt.history.ready()):
+        down.append("mongodb-projection")
+    return down
+
+
 def halted(app: Any) -> dict[str, Any] | None:
     """Why the worker is stopping (crashed or asked to), or None while it runs.
 
@@ -424,8 +396,16 @@ def halted(app: Any) -> dict[str, Any] | None:
 
 
 def _add_pages(app: faust.App, rt: Runtime) -> None:
+    started = time.monotonic()
+
     def page(path: str) -> Callable[[Callable[..., Awaitable[Any]]], Any]:
         return app.page(path)
+
+    def engine_status() -> dict[str, Any]:
+        return {
+            "consuming": rt.consuming,
+            "lastBatchSecondsAgo": None if rt.last_batch is None else round(time.monotonic() - rt.last_batch, 1),
+        }
 
     def stopping() -> dict[str, Any] | None:
         return halted(app)
@@ -440,22 +420,34 @@ def _add_pages(app: faust.App, rt: Runtime) -> None:
     async def ready(self: Any, request: Any) -> Any:
         if (halted := stopping()) is not None:
             return self.json({**halted, "down": ["worker"]}, status=503)
-        assigned = bool(app.consumer.assignment()) if app.consumer else False
-        down = [
-            name
-            for name, ok in (
-                ("kafka-assignment", assigned and not app.rebalancing),
-                ("mongodb-projection", rt.outputs_ready.is_set()),
-            )
-            if not ok
-        ]
+        down = _readiness(app, rt)
         if not down:
             return self.json({"status": "ready", "consuming": rt.consuming})
-        return self.json({"status": "not ready", "down": down}, status=503)
+        # Incidents go on while history waits for MongoDB: say so, so nobody restarts the worker for it.
+        return self.json({"status": "not ready", "down": down, "incidents": engine_status()}, status=503)
 
     @page("/health")
     async def health(self: Any, request: Any) -> Any:
         return self.json({"status": "ok", "service": "aggregator", "consuming": rt.consuming})
+
+    @page("/health/detailed")
+    async def detailed(self: Any, request: Any) -> Any:
+        down = _readiness(app, rt)
+        history: dict[str, Any] = {
+            "enabled": rt.settings.project_to_mongo,
+            "inWorker": rt.settings.project_to_mongo and rt.settings.history_in_worker,
+        }
+        if rt.history is not None:
+            history.update(rt.history.status())
+        body = {
+            "status": "ok" if not down else "degraded",
+            "service": "aggregator",
+            "uptimeSeconds": round(time.monotonic() - started, 1),
+            "down": down,
+            "incidents": engine_status(),
+            "history": history,
+        }
+        return self.json(body, status=200 if not down else 503)
 
     @page("/metrics")
     async def metrics(self: Any, request: Any) -> Any:
