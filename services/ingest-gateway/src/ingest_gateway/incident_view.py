@@ -12,7 +12,8 @@ whole incident but its per-incident detail (timeline, templates, sample events, 
 
 `IncidentView` is the pure state (unit-tested with plain records); `IncidentViewReader` feeds it
 from Kafka: every partition, from the beginning, no consumer group (each gateway replica keeps its
-own view), and is `ready` once it has read what the topic held when it started.
+own view), and is `ready` once it has read what the topic held when it started. A failure (Kafka
+away) closes the consumer and connects again with backoff (`Outage`), from the positions reached.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from incident_shared.kafka import stop_quietly
+from incident_shared.outage import Outage
 from incident_shared.timeutil import epoch_ms, parse_iso, utcnow
 
 log = logging.getLogger(__name__)
@@ -345,42 +348,47 @@ class IncidentViewReader:
         self._bootstrap = bootstrap_servers
         self._on_bad_record = on_bad_record
         self._refresh_seconds = partition_refresh_seconds
-        self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._targets: dict[TopicPartition, int] = {}
+        self._positions: dict[TopicPartition, int] = {}  # next offset to read, where a record was read
+        self._stopping = False
+        self.outage = Outage("kafka", what=f"reading the {topic} topic for incident lists", log=log)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="incident-view")
 
     async def stop(self) -> None:
+        """Ends the reader and closes its consumer (quietly: aiokafka's own clean-up may raise the
+        cancellation of its fetch tasks out of `stop()`)."""
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._consumer is not None:
-            await self._consumer.stop()
 
     async def _run(self) -> None:
-        """Connects (retrying while Kafka is away), then reads forever."""
-        delay = 1.0
-        while True:
+        """Connects and reads until stopped; after a failure (Kafka away, topic missing) closes the
+        consumer and connects again, waiting longer after each failure in a row."""
+        while not self._stopping:
+            consumer = self._consumer()
             try:
-                consumer = await self._connect()
-                break
-            except Exception as exc:  # noqa: BLE001 - Kafka away or topic missing: retry, the log says why
-                log.warning(
-                    "cannot read the incidents topic yet; incident lists wait for it",
-                    extra={"topic": self.topic, "error": str(exc), "retry_seconds": delay},
-                )
-                if self._consumer is not None:
-                    await self._consumer.stop()
-                    self._consumer = None
+                await consumer.start()
+                await self._assign(consumer)
+                self.outage.recovered()
+                await self._read(consumer)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a reader never gives up; the outage logs the reason
+                delay = self.outage.failed(exc)
+            else:
+                delay = 0.0
+            finally:
+                await stop_quietly(consumer, "incident view reader")
+            if not self._stopping:
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
-        await self._read(consumer)
 
-    async def _connect(self) -> AIOKafkaConsumer:
-        consumer = AIOKafkaConsumer(
+    def _consumer(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
             bootstrap_servers=self._bootstrap,
             client_id="ingest-gateway-incident-view",
             group_id=None,
@@ -389,13 +397,10 @@ class IncidentViewReader:
             fetch_max_wait_ms=200,
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
-        self._consumer = consumer
-        await consumer.start()
-        await self._assign(consumer)
-        return consumer
 
     async def _assign(self, consumer: AIOKafkaConsumer) -> None:
-        """Reads every partition of the topic, partitions added later included (from their start)."""
+        """Reads every partition of the topic, partitions added later included (from their start);
+        after a reconnect, from where the previous consumer was."""
         ids = await self._partition_ids()
         if not ids:
             raise RuntimeError(
@@ -409,15 +414,20 @@ class IncidentViewReader:
         consumer.assign([*known, *added])
         for tp, offset in positions.items():
             consumer.seek(tp, offset)
-        await consumer.seek_to_beginning(*added)
-        ends = await consumer.end_offsets(added)
-        self._targets.update({tp: end for tp, end in ends.items() if end > 0})
+        for tp in added:
+            if tp in self._positions:
+                consumer.seek(tp, self._positions[tp])
+        fresh = [tp for tp in added if tp not in self._positions]
+        if fresh:
+            await consumer.seek_to_beginning(*fresh)
+            ends = await consumer.end_offsets(fresh)
+            self._targets.update({tp: end for tp, end in ends.items() if end > 0})
 
     async def _partition_ids(self) -> list[int]:
         # A consumer learns a topic's partitions only through a subscription; ask the admin API.
         admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, client_id="ingest-gateway-incident-view")
-        await admin.start()
         try:
+            await admin.start()
             described = await admin.describe_topics([self.topic])
         finally:
             await admin.close()
@@ -426,7 +436,7 @@ class IncidentViewReader:
     async def _read(self, consumer: AIOKafkaConsumer) -> None:
         await self._check_caught_up(consumer)
         refreshed = expired = time.monotonic()
-        while True:
+        while not self._stopping:
             batches = await consumer.getmany(timeout_ms=1000, max_records=2000)
             for records in batches.values():
                 self._apply(records)
@@ -441,6 +451,9 @@ class IncidentViewReader:
                 refreshed = now
 
     def _apply(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        if records:
+            last = records[-1]
+            self._positions[TopicPartition(last.topic, last.partition)] = last.offset + 1
         for record in records:
             self.records += 1
             if record.value is None:
