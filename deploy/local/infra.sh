@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The infrastructure: Kafka, the MongoDB-protocol server, and the topics from the registry.
+# The infrastructure: Kafka, the MongoDB-protocol server (FerretDB on PostgreSQL), and the topics
+# from the registry.
 #   deploy/local/infra.sh start | stop | status
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 HERE="$II_ROOT/deploy/local"
@@ -13,11 +14,13 @@ case "${1:-start}" in
     ;;
   stop)
     "$HERE/mongo.sh" stop
+    "$HERE/postgres.sh" stop
     "$HERE/kafka.sh" stop
     ;;
   status)
     "$HERE/kafka.sh" status || true
     "$HERE/mongo.sh" status || true
+    "$HERE/postgres.sh" status || true
     ;;
   *) die "usage: $0 start|stop|status" ;;
 esac

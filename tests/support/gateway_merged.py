@@ -1,14 +1,17 @@
-"""Incident and event documents for the gateway's cascade tests, as the aggregator projects them."""
+"""Incidents and event documents for the gateway's cascade tests, as the aggregator publishes and
+projects them."""
 
 from __future__ import annotations
 
-import dataclasses
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from incident_shared import mongo
 from incident_shared.schemas import Event, Incident
+from incident_shared.timeutil import utcnow
 
-T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+# Five minutes ago: within the span of every incident of the cascade below.
+T0 = utcnow().replace(microsecond=0) - timedelta(minutes=5)
 
 
 def incident_doc(incident_id: str, services: list[str], last_seen: datetime, **extra: Any) -> dict[str, Any]:
@@ -56,7 +59,7 @@ def cascade_incidents(now: datetime, *, acknowledged_at: datetime | None = None)
 
 
 def legacy_incident_doc(incident_id: str, now: datetime) -> dict[str, Any]:
-    """An incident stored before cascades existed: neither merge field is in the document."""
+    """An incident published before cascades existed: neither merge field is in the record."""
     doc = incident_doc(incident_id, ["search"], now - timedelta(minutes=1), severityScore=2)
     del doc["mergedInto"], doc["mergedIncidentIds"]
     return doc
@@ -67,8 +70,4 @@ def event_doc(i: int, service: str, incident_id: str) -> dict[str, Any]:
     event = Event(
         eventId=f"evt_{i:04d}", service=service, severity=4, timestamp=ts, message=f"failure {i}", receivedAt=ts
     )
-    doc = dataclasses.asdict(event)
-    doc.update(
-        incidentId=incident_id, fingerprint=f"fp-{service}", template="failure <NUM>", minute=ts.replace(second=0)
-    )
-    return doc
+    return mongo.event_document(event, incident_id=incident_id, fingerprint=f"fp-{service}", template="failure <NUM>")

@@ -56,6 +56,9 @@ KEPT: list[Kept] = [
     Kept("dotted key", {"exception.type": "Timeout"}, {"exception\uff0etype": "Timeout"}, ("/exception\uff0etype",)),
     Kept("leading $", {"labels": {"$where": "1"}}, {"labels": {"\uff04where": "1"}}, ("/labels/\uff04where",)),
     Kept("key with NUL", {"a\x00b": 1}, {"a\u2400b": 1}, ("/a\u2400b",)),
+    # PostgreSQL's JSON (where the local server keeps documents by default) refuses NUL anywhere in
+    # text; MongoDB and FerretDB on SQLite hold it, so not every server refuses it as sent.
+    Kept("NUL inside a string", {"s": "NUL \x00 inside"}, {"s": "NUL \u2400 inside"}, ("/s",), refused_as_sent=False),
     Kept("integer beyond int64", {"n": 18446744073709551615}, {"n": "18446744073709551615"}, ("/n",)),
     # Only from code: a JSON parser reads this as a double.
     Kept("negative integer beyond int64", {"n": -(2**63) - 1}, {"n": "-9223372036854775809"}, ("/n",)),
@@ -65,7 +68,6 @@ KEPT: list[Kept] = [
 
 # Legal values that both servers hold as they are: nothing is adjusted.
 UNCHANGED: list[dict[str, Any]] = [
-    {"s": "NUL \x00 inside a string"},
     {"": "empty key"},
     {"a$b": "dollar inside a key"},
     {"n": 2**63 - 1, "m": -(2**63), "f": 1e308, "t": 5e-324},

@@ -98,7 +98,48 @@ def producer_config(bootstrap_servers: str, client_id: str, **overrides: Any) ->
 
 
 def make_producer(bootstrap_servers: str, client_id: str, **overrides: Any) -> AIOKafkaProducer:
-    return AIOKafkaProducer(**producer_config(bootstrap_servers, client_id, **overrides))
+    config = producer_config(bootstrap_servers, client_id, **overrides)
+    producer = AIOKafkaProducer(**config)
+    pace_metadata_updates(producer.client, config["retry_backoff_ms"] / 1000)
+    return producer
+
+
+def pace_metadata_updates(client: Any, backoff_seconds: float) -> None:
+    """Makes `client` (an aiokafka client) wait `backoff_seconds` after a failed metadata update
+    before it tries the next one.
+
+    While a partition it holds records for has no known leader, aiokafka's producer asks for a
+    metadata update and waits for it, in a loop, without the backoff it means to wait; with Kafka
+    away each update fails at once (connection refused), so the loop turns thousands of times a
+    second: a core of CPU and ~2,000 "Unable to update metadata" lines a second, for as long as the
+    outage lasts and sends keep arriving. Paced, an update follows a failed one `backoff_seconds`
+    later (its callers get the failure then); a successful one is never delayed.
+    """
+    update = client.force_metadata_update
+    failed_at: float | None = None
+
+    def paced() -> asyncio.Future[bool]:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if failed_at is not None and now - failed_at < backoff_seconds:
+            later: asyncio.Future[bool] = loop.create_future()
+            loop.call_later(backoff_seconds - (now - failed_at), _resolve, later, False)
+            return later
+        fut: asyncio.Future[bool] = update()
+        fut.add_done_callback(_note)
+        return fut
+
+    def _note(fut: asyncio.Future[bool]) -> None:
+        nonlocal failed_at
+        ok = not fut.cancelled() and fut.exception() is None and fut.result()
+        failed_at = None if ok else asyncio.get_running_loop().time()
+
+    client.force_metadata_update = paced
+
+
+def _resolve(fut: asyncio.Future[bool], value: bool) -> None:
+    if not fut.done():
+        fut.set_result(value)
 
 
 async def ensure_topics(

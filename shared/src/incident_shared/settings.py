@@ -29,3 +29,19 @@ class CommonSettings(BaseSettings):
     @property
     def topics(self) -> Topics:
         return Topics(self.kafka_topic_prefix)
+
+
+class RetentionSettings(BaseSettings):
+    """How long the history store keeps what (mixed into the settings of the services that read or
+    prune it). Kafka keeps its own: 7 days of `events`, the latest version of every incident."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    event_retention_days: float = Field(7.0, gt=0, validation_alias="EVENT_RETENTION_DAYS")
+    # The most events kept, whatever their age (0: no limit); the oldest hours go first.
+    event_retention_max_events: int = Field(5_000_000, ge=0, validation_alias="EVENT_RETENTION_MAX_EVENTS")
+    incident_retention_days: float = Field(30.0, gt=0, validation_alias="INCIDENT_RETENTION_DAYS")
+    rollup_retention_days: float = Field(30.0, gt=0, validation_alias="ROLLUP_RETENTION_DAYS")
+    retention_interval_seconds: float = Field(300.0, gt=0, validation_alias="RETENTION_INTERVAL_SECONDS")
+    # Whether this process sweeps the store (one sweeper is enough; several do no harm).
+    retention_enabled: bool = Field(True, validation_alias="RETENTION_ENABLED")

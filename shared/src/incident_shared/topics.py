@@ -83,9 +83,17 @@ INCIDENTS: Final = TopicSpec(
     key="incidentId",
     schema=IncidentChange,
     producers=("aggregator",),
-    consumers=("summarizer", "ws-broadcaster", "aggregator (MongoDB projection)"),
-    description=("Every incident change, the whole incident each time. Compacted: the latest per incident stays."),
-    config={"cleanup.policy": "compact", "min.compaction.lag.ms": "3600000", "segment.ms": "3600000"},
+    consumers=("summarizer", "ws-broadcaster", "ingest-gateway (incident view)", "aggregator (MongoDB projection)"),
+    description=(
+        "Every incident change, the whole incident each time. Compacted: the latest per incident stays,"
+        " for 30 days after its last change (what readers that start from the beginning must read)."
+    ),
+    config={
+        "cleanup.policy": "compact,delete",
+        "retention.ms": str(30 * 24 * 3600 * 1000),
+        "min.compaction.lag.ms": "3600000",
+        "segment.ms": "3600000",
+    },
     example={
         "action": "created",
         "emittedAt": "2026-01-31T12:01:00.000Z",

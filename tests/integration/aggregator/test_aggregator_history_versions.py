@@ -18,14 +18,17 @@ from aiokafka import AIOKafkaProducer
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from aggregator.assignments import Row
 from aggregator.deadletters import DeadLetters
-from aggregator.history.join import Work
+from aggregator.history.join import Insert, Work
 from aggregator.history.service import ProducerSink
 from aggregator.history.writer import HistoryWriter
 from aggregator.replay import live_incidents
 from aggregator.steps import Record
-from incident_shared import kafka
+from incident_shared import kafka, mongo
+from incident_shared.schemas import Event
 from incident_shared.schemas.incidents import Incident, IncidentChange
+from incident_shared.timeutil import epoch_ms
 from incident_shared.topics import Topics
 from support import aggregator_steps as s
 
@@ -119,3 +122,42 @@ async def test_replay_reads_the_later_of_two_equal_versions_from_the_topic(
         await producer.stop()
     [incident] = await live_incidents(kafka_bootstrap, topics.incidents)
     assert (incident.version, incident.eventCount) == (3, 55)
+
+
+async def test_events_rollups_and_incidents_are_stored_as_the_gateway_reads_them(
+    history: tuple[HistoryWriter, Any, Any], topics: Topics
+) -> None:
+    """The gateway reads pages of events bucket by bucket, rollups hour by hour and incident lists
+    by the day of their last event, and retention deletes by the same fields: what the history
+    writes must be the shared stored form (`incident_shared.mongo.*_document`), buckets included."""
+    w, db, _ = history
+    at = datetime(2026, 11, 27, 12, 34, 56, tzinfo=UTC)
+    event = Event(eventId="evt_buckets", service="api", severity=4, timestamp=at, receivedAt=at)
+    body = Record(topics.events, 0, 0, b"api", event.to_record(), epoch_ms(at))
+    minute = int(at.timestamp() // 60)
+    work = Work(
+        operations=[Insert([(body, Row(0, event.eventId, "inc_a", "fp", "t"))])], rollups={(minute, "api", 4): 1}
+    )
+    record, change = _change("inc_a", 1)
+    await w.write(work, [(record, change)])
+
+    expected = mongo.event_document(event, incident_id="inc_a", fingerprint="fp", template="t")
+    assert await db.events.find_one({"_id": "evt_buckets"}) == expected
+    assert (expected["day"], expected["hour"], expected["tenMinutes"], expected["minute"]) == (
+        datetime(2026, 11, 27, tzinfo=UTC),
+        datetime(2026, 11, 27, 12, tzinfo=UTC),
+        datetime(2026, 11, 27, 12, 30, tzinfo=UTC),
+        datetime(2026, 11, 27, 12, 34, tzinfo=UTC),
+    )
+    rollup = mongo.rollup_document(expected["minute"], "api", 4, 1)
+    assert await db[mongo.EVENT_ROLLUPS].find({"hour": expected["hour"]}).to_list() == [rollup]
+    incident = await db.incidents.find_one({"_id": "inc_a"})
+    assert incident is not None
+    assert incident["lastSeenDay"] == datetime(2026, 11, 27, tzinfo=UTC)
+
+    # A rollup this writer wrote before and that is gone since (retention swept it) is created
+    # again by the `$max` upsert: with every field of the stored form, not only its count.
+    await db[mongo.EVENT_ROLLUPS].delete_many({})
+    await w.write(Work(rollups={(minute, "api", 4): 3}))
+    rollups = await db[mongo.EVENT_ROLLUPS].find({"hour": expected["hour"]}).to_list()
+    assert rollups == [mongo.rollup_document(expected["minute"], "api", 4, 3)]

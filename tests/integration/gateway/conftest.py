@@ -13,7 +13,9 @@ from aiokafka import AIOKafkaConsumer
 
 from incident_shared.topics import Topics
 from ingest_gateway.app import build_app
+from ingest_gateway.appkeys import INCIDENT_READER, INCIDENT_VIEW
 from ingest_gateway.settings import GatewaySettings
+from support.incident_records import publish_incidents, wait_for_versions
 
 GatewayFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 
@@ -37,6 +39,10 @@ async def make_gateway(
         client: TestClient[Any, Any] = TestClient(TestServer(build_app(GatewaySettings(**fields))))
         await client.start_server()
         clients.append(client)
+        # Incident reads answer 503 until the view has read the incidents topic: wait for it, on
+        # this test's topics (another broker or topic prefix may have no incidents topic).
+        if not {"kafka_bootstrap_servers", "kafka_topic_prefix"} & overrides.keys():
+            await asyncio.wait_for(client.server.app[INCIDENT_READER].ready.wait(), 30)
         return client
 
     yield start
@@ -47,6 +53,19 @@ async def make_gateway(
 @pytest.fixture
 async def gateway(make_gateway: GatewayFactory) -> TestClient[Any, Any]:
     return await make_gateway()
+
+
+@pytest.fixture
+def publish(kafka_bootstrap: str, topics: Topics) -> Callable[..., Awaitable[None]]:
+    """`await publish(gateway, incidents)`: publishes incident changes to this test's topic, as the
+    aggregator does, and waits until the gateway's incident view holds them."""
+
+    async def send(gateway: TestClient[Any, Any], incidents: list[dict[str, Any]]) -> None:
+        await publish_incidents(kafka_bootstrap, topics.incidents, incidents)
+        versions = {i["incidentId"]: i["version"] for i in incidents}
+        await wait_for_versions(gateway.server.app[INCIDENT_VIEW], versions)
+
+    return send
 
 
 async def _read_topic(bootstrap: str, topic: str, count: int, wait: float = 20.0) -> list[Any]:

@@ -1,7 +1,7 @@
 """Cascades in the read API: an incident merged into another one is part of its root, not one of its own.
 
-The documents are written the way the aggregator projects them: the root lists the merged incidents
-in `mergedIncidentIds`; each merged incident stays open and names its root in `mergedInto`.
+The incidents are published the way the aggregator publishes them: the root lists the merged
+incidents in `mergedIncidentIds`; each merged incident stays open and names its root in `mergedInto`.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ async def ids_of(gateway: Any, path: str, **params: str) -> list[str]:
     return [i["incidentId"] for i in body["data"]]
 
 
-async def test_lists_show_the_root_and_leave_out_what_is_merged_into_it(gateway: Any, mongo_db: Any) -> None:
+async def test_lists_show_the_root_and_leave_out_what_is_merged_into_it(gateway: Any, publish: Any) -> None:
     now = utcnow()
-    await mongo_db.incidents.insert_many([*cascade_incidents(now), legacy_incident_doc("inc_old", now)])
+    await publish(gateway, [*cascade_incidents(now), legacy_incident_doc("inc_old", now)])
 
     assert await ids_of(gateway, "/api/incidents/active") == ["inc_db", "inc_old"]
     assert await ids_of(gateway, "/api/incidents") == ["inc_db", "inc_old"]
@@ -51,14 +51,18 @@ async def test_lists_show_the_root_and_leave_out_what_is_merged_into_it(gateway:
     assert root["mergedIncidentIds"] == ["inc_orders", "inc_checkout"]
 
 
-async def test_an_unmerged_incident_is_listed_again(gateway: Any, mongo_db: Any) -> None:
+async def test_an_unmerged_incident_is_listed_again(gateway: Any, publish: Any) -> None:
     now = utcnow()
-    await mongo_db.incidents.insert_many(cascade_incidents(now))
+    root, orders, _ = cascade_incidents(now)
+    await publish(gateway, cascade_incidents(now))
     # The root resolved while order-service kept failing: the aggregator splits it off again.
-    await mongo_db.incidents.update_one(
-        {"incidentId": "inc_db"}, {"$set": {"status": "resolved", "resolvedAt": now, "mergedIncidentIds": []}}
+    await publish(
+        gateway,
+        [
+            {**root, "status": "resolved", "resolvedAt": now, "mergedIncidentIds": [], "version": 2},
+            {**orders, "mergedInto": None, "version": 2},
+        ],
     )
-    await mongo_db.incidents.update_one({"incidentId": "inc_orders"}, {"$set": {"mergedInto": None}})
     assert await ids_of(gateway, "/api/incidents/active") == ["inc_orders"]
 
 
@@ -71,10 +75,10 @@ async def test_include_merged_must_be_true_or_false(gateway: Any, path: str) -> 
     assert "includeMerged" in body["error"]["message"]
 
 
-async def test_stats_count_a_cascade_once(gateway: Any, mongo_db: Any) -> None:
+async def test_stats_count_a_cascade_once(gateway: Any, publish: Any) -> None:
     now = utcnow()
     incidents = cascade_incidents(now, acknowledged_at=now - timedelta(minutes=2))
-    await mongo_db.incidents.insert_many(incidents)
+    await publish(gateway, incidents)
     stats = (await (await gateway.get("/api/incidents/stats")).json())["data"]
     assert stats["byStatus"] == {"active": 0, "acknowledged": 1, "resolved": 0}
     assert stats["open"] == 1
@@ -85,9 +89,9 @@ async def test_stats_count_a_cascade_once(gateway: Any, mongo_db: Any) -> None:
     assert stats["mttaSeconds"] == pytest.approx(480, abs=1)
 
 
-async def test_the_root_lists_the_events_of_the_whole_cascade(gateway: Any, mongo_db: Any) -> None:
+async def test_the_root_lists_the_events_of_the_whole_cascade(gateway: Any, mongo_db: Any, publish: Any) -> None:
     now = utcnow()
-    await mongo_db.incidents.insert_many(cascade_incidents(now))
+    await publish(gateway, cascade_incidents(now))
     await mongo_db.events.insert_many(
         [
             event_doc(1, "postgres-orders", "inc_db"),

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 from pymongo import AsyncMongoClient
 
+from incident_shared import mongo
 from incident_shared.codec import dumps, loads
 from incident_shared.schemas import IncidentSummary
 from summarizer.app import build_app
@@ -176,7 +177,9 @@ async def store_incident(mongo_uri, mongo_db_name):
     client = AsyncMongoClient(mongo_uri, tz_aware=True)
 
     async def store(incident):
-        await client[mongo_db_name]["incidents"].insert_one(incident.model_dump())
+        await client[mongo_db_name]["incidents"].insert_one(
+            {"_id": incident.incidentId, **mongo.incident_document(incident)}
+        )
 
     yield store
     await client.close()

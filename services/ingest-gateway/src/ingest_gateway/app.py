@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from functools import partial
 from importlib.resources import files
 from typing import Any
@@ -15,15 +18,31 @@ from prometheus_client import CollectorRegistry
 
 from incident_shared import mongo
 from incident_shared.kafka import make_producer, probe_kafka
+from incident_shared.retention import Retention, RetentionPolicy, run_periodically
 from incident_shared.topology import CorrelationKeys, load_topology
 from incident_shared.web.health import Check, add_health_routes, json_response
 from ingest_gateway import middleware, proxy
-from ingest_gateway.appkeys import HTTP, METRICS, MONGO, PUBLISHER, REGISTRY, SETTINGS, WATCH
+from ingest_gateway.appkeys import (
+    BUSY_BUCKETS,
+    HTTP,
+    INCIDENT_READER,
+    INCIDENT_VIEW,
+    METRICS,
+    MONGO,
+    PUBLISHER,
+    REGISTRY,
+    SETTINGS,
+    SHARED_READS,
+    WATCH,
+)
+from ingest_gateway.history import BusyBuckets
+from ingest_gateway.incident_view import IncidentView, IncidentViewReader
 from ingest_gateway.metrics import GatewayMetrics
 from ingest_gateway.pipeline import AggregatorWatch
 from ingest_gateway.publisher import EventPublisher
 from ingest_gateway.routes import alertmanager, events, incidents, otlp, pagerduty
 from ingest_gateway.settings import GatewaySettings
+from ingest_gateway.singleflight import SingleFlight
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +78,40 @@ async def _mongo_ctx(app: web.Application) -> AsyncIterator[None]:
     await client.close()
 
 
+async def _incident_view_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    view = IncidentView(timedelta(days=settings.incident_retention_days))
+    reader = IncidentViewReader(
+        view,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        topic=settings.topics.incidents,
+        on_bad_record=lambda _: app[METRICS].view_bad_records.inc(),
+    )
+    app[INCIDENT_VIEW] = view
+    app[INCIDENT_READER] = reader
+    app[METRICS].view_incidents.set_function(lambda: len(view))
+    await reader.start()
+    yield
+    await reader.stop()
+
+
+async def _retention_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Sweeps the history store every RETENTION_INTERVAL_SECONDS (RETENTION_ENABLED=false: never);
+    each sweep also measures the store for the metrics."""
+    settings = app[SETTINGS]
+    if not settings.retention_enabled:
+        yield
+        return
+    retention = Retention(app[MONGO], RetentionPolicy.from_settings(settings))
+    task = asyncio.create_task(
+        run_periodically(retention, settings.retention_interval_seconds, app[METRICS].store), name="retention"
+    )
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 async def _watch_ctx(app: web.Application) -> AsyncIterator[None]:
     settings, metrics = app[SETTINGS], app[METRICS]
     watch = AggregatorWatch(
@@ -92,8 +145,10 @@ def build_app(settings: GatewaySettings, registry: CollectorRegistry | None = No
     app[REGISTRY] = registry or CollectorRegistry()
     app[METRICS] = GatewayMetrics.create(app[REGISTRY])
     app[OPENAPI] = load_openapi()
+    app[BUSY_BUCKETS] = BusyBuckets()
+    app[SHARED_READS] = SingleFlight()
     app[proxy.WEBSOCKETS] = set()
-    app.cleanup_ctx.extend([_http_ctx, _kafka_ctx, _mongo_ctx, _watch_ctx])
+    app.cleanup_ctx.extend([_http_ctx, _kafka_ctx, _mongo_ctx, _watch_ctx, _incident_view_ctx, _retention_ctx])
     app.on_shutdown.append(proxy.close_websockets)
 
     app.router.add_routes(events.routes)
@@ -116,6 +171,12 @@ def build_app(settings: GatewaySettings, registry: CollectorRegistry | None = No
     async def mongo_probe() -> str:
         return await mongo.probe_mongo(app[MONGO].client)
 
+    async def view_probe() -> str:
+        reader = app[INCIDENT_READER]
+        if not reader.ready.is_set():
+            raise RuntimeError(f"loading the {reader.topic} topic: {len(reader.view)} incidents so far")
+        return f"{len(reader.view)} incidents"
+
     async def aggregator_probe() -> str:
         return app[WATCH].probe()
 
@@ -126,6 +187,8 @@ def build_app(settings: GatewaySettings, registry: CollectorRegistry | None = No
         checks=[
             Check("kafka", kafka_probe),
             Check("mongodb", mongo_probe),
+            # Reported, not required: ingest must not wait for the incident lists to load.
+            Check("incident-view", view_probe, required=False),
             # Incidents not being updated is news for every user, but not a reason to stop taking
             # events: they wait in Kafka for the aggregator.
             Check("aggregator", aggregator_probe, required=False),

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from incident_shared.retention import RetentionMetrics
+
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -20,6 +22,9 @@ class GatewayMetrics:
     commands: Counter
     pagerduty_events: Counter
     otlp_records_dropped: Counter
+    view_incidents: Gauge
+    view_bad_records: Counter
+    store: RetentionMetrics
     aggregator_waiting: Gauge
     aggregator_workers: Gauge
 
@@ -81,6 +86,19 @@ class GatewayMetrics:
                 ["reason"],
                 registry=registry,
             ),
+            view_incidents=Gauge(
+                "ingest_gateway_incident_view_incidents",
+                "Incidents held by the incident view (lists, open incidents, statistics)",
+                registry=registry,
+            ),
+            view_bad_records=Counter(
+                "ingest_gateway_incident_view_bad_records_total",
+                "Records of the incidents topic skipped because they are not incident changes",
+                registry=registry,
+            ),
+            # ingest_gateway_store_documents / _bytes / _oldest_event_timestamp_seconds, and
+            # ingest_gateway_retention_deleted_documents_total.
+            store=RetentionMetrics.create(registry, "ingest_gateway"),
             aggregator_waiting=Gauge(
                 "ingest_gateway_aggregator_waiting_events",
                 "Events on the events topic the aggregator has not processed yet (its consumer group's lag)",

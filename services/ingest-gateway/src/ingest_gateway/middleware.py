@@ -7,7 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
+from pymongo.errors import ConnectionFailure, PyMongoError
 
 from incident_shared.web.access import bearer_token
 from incident_shared.web.health import json_response
@@ -113,13 +113,17 @@ async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResp
         message = exc.reason if exc.status != 404 else f"no route {request.method} {request.path}"
         kept = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}
         return json_response(error_body(code, message), status=exc.status, headers=kept)
-    except (ConnectionFailure, ServerSelectionTimeoutError) as exc:
-        # MongoDB down is an outage, not a bug: say so, and when to try again. Ingest goes on meanwhile.
-        log.warning("MongoDB is unreachable; answering 503", extra={"path": request.path, "error": repr(exc)[:300]})
+    except PyMongoError as exc:
+        # History reads only: ingest never touches MongoDB. MongoDB down, or a read past its time limit,
+        # is an outage, not a bug: say so, and when to try again. Ingest goes on meanwhile.
+        log.warning(
+            "the history store did not answer; answering 503", extra={"path": request.path, "error": repr(exc)[:300]}
+        )
+        reason = "is unreachable" if isinstance(exc, ConnectionFailure) else f"did not answer ({type(exc).__name__})"
         return json_response(
             error_body(
                 "mongodb_unavailable",
-                "the history store (MongoDB) is unreachable; reads fail until it is back (events are still"
+                f"the history store (MongoDB) {reason}; reads fail until it is back (events are still"
                 " accepted): retry shortly",
             ),
             status=503,

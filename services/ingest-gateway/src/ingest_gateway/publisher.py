@@ -4,6 +4,12 @@ The producer is idempotent with `acks=all`, keyed by correlation key (the servic
 topology puts it in), so everything that can join one incident stays in order on one partition.
 When Kafka is unreachable at start the gateway still starts (health says so) and keeps trying to
 connect in the background; sends fail fast until then.
+
+A producer whose records expired unsent during an outage (longer than its request timeout) has a gap
+in its sequence numbers: the broker refuses everything it sends afterwards (OutOfOrderSequenceNumber)
+and aiokafka does not start a new sequence by itself. Such a producer is replaced by a new one (a new
+producer id, sequences from zero); the events it was refused were answered 503, and their clients
+retry them.
 """
 
 from __future__ import annotations
@@ -15,7 +21,9 @@ import time
 from collections.abc import Callable, Sequence
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import OutOfOrderSequenceNumber
 
+from incident_shared.kafka import stop_quietly
 from incident_shared.schemas import Event
 from incident_shared.timeutil import epoch_ms
 from ingest_gateway.metrics import GatewayMetrics
@@ -43,6 +51,7 @@ class EventPublisher:
         self._timeout = timeout
         self._producer: AIOKafkaProducer | None = None
         self._connector: asyncio.Task[None] | None = None
+        self._retiring: set[asyncio.Task[None]] = set()
 
     @property
     def connected(self) -> bool:
@@ -72,7 +81,31 @@ class EventPublisher:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
 
+    def _replace(self, producer: AIOKafkaProducer, reason: BaseException) -> None:
+        """Retires `producer` (if it is still the current one) and connects a new one in the background."""
+        if self._producer is not producer:
+            return  # another send saw it first
+        log.warning(
+            "Kafka refuses this producer's records after an outage; replacing the producer",
+            extra={"error": repr(reason)[:300]},
+        )
+        self._producer = None
+        retire = asyncio.create_task(self._retire(producer), name="kafka-producer-retire")
+        self._retiring.add(retire)
+        retire.add_done_callback(self._retiring.discard)
+        if self._connector is None or self._connector.done():
+            self._connector = asyncio.create_task(self._connect_loop(), name="kafka-connect")
+
+    async def _retire(self, producer: AIOKafkaProducer) -> None:
+        # Its pending records are refused too (answered 503 already); bounded, in case the broker hangs.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(max(self._timeout, 5.0)):
+                await stop_quietly(producer, "gateway producer")
+
     async def stop(self) -> None:
+        for retire in list(self._retiring):
+            with contextlib.suppress(asyncio.CancelledError):
+                await retire
         if self._connector:
             self._connector.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -114,6 +147,8 @@ class EventPublisher:
             if isinstance(result, BaseException):
                 self._metrics.produce_errors.labels(type(result).__name__).inc()
                 outcome.append(result)
+                if isinstance(result, OutOfOrderSequenceNumber):
+                    self._replace(producer, result)
             else:
                 outcome.append(None)
         if all(o is not None for o in outcome):
@@ -128,6 +163,9 @@ class EventPublisher:
         try:
             async with asyncio.timeout(self._timeout):
                 await producer.send_and_wait(topic, value=value, key=key)
+        except OutOfOrderSequenceNumber as exc:
+            self._replace(producer, exc)
+            raise KafkaUnavailableError(f"Kafka refused the record: {exc}") from exc
         except TimeoutError as exc:
             self._metrics.produce_errors.labels("timeout").inc()
             raise KafkaUnavailableError(f"Kafka did not acknowledge within {self._timeout:g}s") from exc

@@ -9,7 +9,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from incident_shared.schemas.events import SERVICE_PATTERN
-from incident_shared.settings import CommonSettings
+from incident_shared.settings import CommonSettings, RetentionSettings
 from incident_shared.web.access import DASHBOARD_ORIGINS, AccessPolicy
 
 # OpenTelemetry's severity ranges: each name covers four numbers (INFO is 9-12: INFO, INFO2, ...).
@@ -48,7 +48,7 @@ def parse_otlp_severity(text: str) -> int:
     )
 
 
-class GatewaySettings(CommonSettings):
+class GatewaySettings(CommonSettings, RetentionSettings):
     # A bad value is named in the error, never echoed: several of these settings are credentials.
     model_config = SettingsConfigDict(hide_input_in_errors=True)
 

@@ -99,7 +99,8 @@ async def _load(request: web.Request, incident_id: str) -> Incident | None:
     cached = request.app[SERVICE].cached(incident_id)
     stored: Incident | None = None
     try:
-        doc = await request.app[MONGO][mongo.INCIDENTS].find_one({"incidentId": incident_id}, {"_id": 0})
+        # By _id (= incidentId): the one lookup every MongoDB-protocol server serves from an index.
+        doc = await request.app[MONGO][mongo.INCIDENTS].find_one({"_id": incident_id}, {"_id": 0})
         if doc is not None:
             stored = Incident.model_validate(doc)
     except ValidationError as exc:

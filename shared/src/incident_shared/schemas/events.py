@@ -22,7 +22,7 @@ from typing import Any, Final, Literal
 import orjson
 
 from incident_shared.ids import new_event_id
-from incident_shared.schemas.storable import Adjustment, UnstorableError, check_text, make_storable
+from incident_shared.schemas.storable import Adjustment, UnstorableError, check_text, make_storable, storable_text
 from incident_shared.timeutil import iso, parse_iso
 
 EVENT_SCHEMA_VERSION: Final = 1
@@ -247,7 +247,7 @@ def _check_text(raw: dict[str, Any], errors: list[FieldError]) -> tuple[str, str
     error_type = raw.get("errorType")
     if error_type is not None and not _check_string(error_type, "errorType", MAX_ERROR_TYPE_CHARS, errors):
         error_type = None
-    return message, error_type
+    return storable_text(message), None if error_type is None else storable_text(error_type)
 
 
 def _lookup(metadata: dict[str, Any], dotted: str) -> Any:
@@ -309,7 +309,7 @@ def _check_tags(raw: dict[str, Any], errors: list[FieldError]) -> list[str]:
             errors.append(FieldError(f"tags[{i}]", f"must be a non-empty string of at most {MAX_TAG_CHARS} characters"))
         else:
             _check_string(tag, f"tags[{i}]", MAX_TAG_CHARS, errors)
-    return tags
+    return [storable_text(t) if isinstance(t, str) else t for t in tags]
 
 
 def _check_resolved(raw: dict[str, Any], errors: list[FieldError]) -> bool:
@@ -329,7 +329,7 @@ def _check_dedup_key(raw: dict[str, Any], errors: list[FieldError]) -> str | Non
     if not isinstance(dedup_key, str) or not dedup_key:
         errors.append(FieldError("dedupKey", f"must be a non-empty string of at most {MAX_DEDUP_KEY_CHARS} characters"))
         return None
-    return dedup_key if _check_string(dedup_key, "dedupKey", MAX_DEDUP_KEY_CHARS, errors) else None
+    return storable_text(dedup_key) if _check_string(dedup_key, "dedupKey", MAX_DEDUP_KEY_CHARS, errors) else None
 
 
 def _record_adjustments(raw: dict[str, Any]) -> list[Adjustment]:

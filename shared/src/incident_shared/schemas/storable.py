@@ -20,6 +20,9 @@ that a reader can tell, and undo it:
   keeps its meaning with look-alikes: `.` becomes U+FF0E (fullwidth full stop), a leading `$`
   becomes U+FF04 (fullwidth dollar sign), NUL becomes U+2400 (symbol for null): the substitutes
   MongoDB's own documentation recommends.
+- **NUL inside text** (a string value; and the message, error type, tags and dedup key, through
+  `storable_text`): PostgreSQL's JSON, where the local server keeps its documents, cannot hold
+  U+0000 and refuses the whole document. It becomes U+2400 too.
 
 Kept-as-text rather than refused because the sender did nothing wrong: its JSON is valid, and an
 incident system that drops a real alert over the shape of one label loses exactly what it exists
@@ -33,8 +36,8 @@ keys that are not strings, values of other types, and two keys that become one o
 that is not UTF-8, `NaN`/`Infinity` literals and numbers too large for a double never get this far:
 the JSON parser refuses them first.
 
-Not a rule here: NUL inside string values, empty keys, `$` inside a key and non-characters are held
-by both servers as they are. Size is bounded before this (`metadata` is at most 16 KiB as JSON, far
+Not a rule here: empty keys, `$` inside a key and non-characters are held by every server as they
+are. Size is bounded before this (`metadata` is at most 16 KiB as JSON, far
 below the 16 MiB document limit).
 """
 
@@ -50,7 +53,8 @@ MAX_DEPTH: Final = 32
 INT64_MIN: Final = -(2**63)
 INT64_MAX: Final = 2**63 - 1
 
-KeptAs = Literal["json-text", "renamed-key"]
+KeptAs = Literal["json-text", "renamed-key", "replaced-character"]
+_KEPT_AS: Final = frozenset(("json-text", "renamed-key", "replaced-character"))
 
 _KEY_SUBSTITUTES: Final = {".": "\uff0e", "\x00": "\u2400"}
 _DOLLAR_SUBSTITUTE: Final = "\uff04"
@@ -77,11 +81,12 @@ class Adjustment:
         if not isinstance(raw, dict):
             return None
         path, kept_as, reason, key = raw.get("path"), raw.get("keptAs"), raw.get("reason"), raw.get("key")
-        if not (isinstance(path, str) and isinstance(reason, str) and kept_as in ("json-text", "renamed-key")):
+        if not (isinstance(path, str) and isinstance(reason, str) and kept_as in _KEPT_AS):
             return None
         if key is not None and not isinstance(key, str):
             return None
-        return cls(path=path[:1000], kept_as=kept_as, reason=reason[:200], key=key[:1000] if key else None)
+        key = storable_text(key[:1000]) if key else None  # a record written before NUL was replaced
+        return cls(path=path[:1000], kept_as=kept_as, reason=reason[:200], key=key)
 
 
 class UnstorableError(ValueError):
@@ -108,6 +113,11 @@ def _check_text(text: str, parts: list[str], what: str) -> None:
 def check_text(text: str, field: str) -> None:
     """Raises UnstorableError for a string that UTF-8 (and so BSON and JSON) cannot encode."""
     _check_text(text, [field], "the text")
+
+
+def storable_text(text: str) -> str:
+    """`text` with NUL, which not every store can hold in text, replaced by U+2400."""
+    return text.replace("\x00", "\u2400") if "\x00" in text else text
 
 
 def storable_key(key: str) -> str:
@@ -155,6 +165,10 @@ class _Walker:
         kind = type(value)
         if kind is str:
             _check_text(value, self.parts, "the text")
+            if "\x00" in value:
+                reason = "text with NUL cannot be stored by every server; U+2400 replaces it"
+                self.adjustments.append(Adjustment(_pointer(self.parts), "replaced-character", reason))
+                return storable_text(value)
             return value
         if kind is bool or value is None:
             return value
@@ -198,8 +212,9 @@ class _Walker:
                         _pointer(parts),
                         f"the keys {key!r} and {stored_key!r} would collide once {key!r} is made storable; rename one",
                     )
+                # The key as sent, but for NUL: the adjustment is stored too, and no NUL can be.
                 self.adjustments.append(
-                    Adjustment(_pointer([*parts, stored_key]), "renamed-key", _key_reason(key), key=key)
+                    Adjustment(_pointer([*parts, stored_key]), "renamed-key", _key_reason(key), key=storable_text(key))
                 )
             parts.append(stored_key)
             stored = self.value(item, depth + 1)
@@ -236,7 +251,7 @@ def _plain(value: Any, depth: int) -> bool:
     """True when `value` needs nothing from the rules: the fast path, run for every event."""
     kind = type(value)
     if kind is str:
-        return bool(value.isascii()) or _utf8(value)
+        return "\x00" not in value and (bool(value.isascii()) or _utf8(value))
     if kind is dict:
         if depth > MAX_DEPTH:
             return False

@@ -316,7 +316,7 @@ class HistoryWriter:
                 update(
                     {"_id": d["_id"]},
                     {
-                        "$setOnInsert": {k: d[k] for k in ("minute", "service", "severity")},
+                        "$setOnInsert": documents.rollup_on_insert(d),
                         "$max": {"count": d["count"]},
                     },
                     upsert=True,

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
-from pymongo import DESCENDING
 
 from incident_shared import mongo
+from incident_shared.codec import dumps
 from incident_shared.schemas import Event, EventValidationError, parse_event
 from incident_shared.schemas.events import SERVICE_PATTERN
 from incident_shared.timeutil import epoch_ms, from_epoch_ms, iso, utcnow
 from incident_shared.web.health import json_response
-from ingest_gateway.appkeys import METRICS, MONGO, PUBLISHER, SETTINGS
+from ingest_gateway.appkeys import BUSY_BUCKETS, INCIDENT_VIEW, METRICS, MONGO, PUBLISHER, SETTINGS, SHARED_READS
 from ingest_gateway.body import read_json
 from ingest_gateway.errors import ApiError
+from ingest_gateway.history import READ_TIMEOUT_MS, EventQuery, IncidentSpan, newest_events
 from ingest_gateway.publisher import KafkaUnavailableError
 from ingest_gateway.query import decode_cursor, encode_cursor, get_int, get_int_list, get_str_list, get_time
 
@@ -120,64 +122,86 @@ async def create_events(request: web.Request) -> web.Response:
     )
 
 
-def public_event(doc: dict[str, Any]) -> dict[str, Any]:
-    """A stored event document as the API shows it."""
-    doc.pop("_id", None)
-    doc.pop("minute", None)
-    return doc
-
-
 @routes.get("/api/events")
 async def list_events(request: web.Request) -> web.Response:
+    """Newest first, read bucket by bucket of event time (`history`): never a sort over the store."""
     q = request.query
     limit = get_int(q, "limit", 50, 1, 500)
-    flt: dict[str, Any] = {}
-    if services := get_str_list(q, "service", pattern=SERVICE_PATTERN):
-        flt["service"] = {"$in": services}
-    if severities := get_int_list(q, "severity", 1, 5):
-        flt["severity"] = {"$in": severities}
+    services = get_str_list(q, "service", pattern=SERVICE_PATTERN)
+    severities = get_int_list(q, "severity", 1, 5)
     if (min_sev := get_int(q, "minSeverity", 0, 0, 5)) > 0:
-        flt.setdefault("severity", {})["$gte"] = min_sev
-    coll = request.app[MONGO][mongo.EVENTS]
+        severities = [s for s in (severities or range(1, 6)) if s >= min_sev]
+        if not severities:
+            return json_response({"success": True, "data": [], "nextCursor": None})
+    incident_ids: list[str] = []
+    spans: dict[str, IncidentSpan] = {}
     if incident_id := q.get("incidentId"):
         # A cascade's root shows the events of the incidents merged into it: it counts them as its own.
-        merged = (
-            await request.app[MONGO][mongo.INCIDENTS]
-            .find({"mergedInto": incident_id}, {"incidentId": 1, "_id": 0})
-            .limit(MAX_MERGED)
-            .to_list()
-        )
-        ids = [incident_id, *(str(d["incidentId"]) for d in merged)]
-        flt["incidentId"] = incident_id if len(ids) == 1 else {"$in": ids}
-    time_range: dict[str, Any] = {}
-    if (since := get_time(q, "from")) is not None:
-        time_range["$gte"] = since
-    if (until := get_time(q, "to")) is not None:
-        time_range["$lt"] = until
-    if time_range:
-        flt["timestamp"] = time_range
-    conditions: list[dict[str, Any]] = [flt] if flt else []
+        view = request.app[INCIDENT_VIEW]
+        incident_ids = [incident_id, *view.merged_into(incident_id)[:MAX_MERGED]]
+        for i in incident_ids:
+            if (entry := view.get(i)) is not None:
+                spans[i] = IncidentSpan(entry.first_seen, entry.last_seen, entry.event_count)
+    before = None
     if (cursor := decode_cursor(q)) is not None:
-        ts, event_id = from_epoch_ms(int(cursor[0])), str(cursor[1])
-        conditions.append({"$or": [{"timestamp": {"$lt": ts}}, {"timestamp": ts, "eventId": {"$lt": event_id}}]})
-    query = {"$and": conditions} if len(conditions) > 1 else (conditions[0] if conditions else {})
+        before = (from_epoch_ms(int(cursor[0])), str(cursor[1]))
+    query = EventQuery(
+        services=services,
+        severities=sorted(set(severities)),
+        incident_ids=incident_ids,
+        since=get_time(q, "from"),
+        until=get_time(q, "to"),
+        before=before,
+    )
+    settings = request.app[SETTINGS]
 
-    docs = await coll.find(query).sort([("timestamp", DESCENDING), ("eventId", DESCENDING)]).limit(limit + 1).to_list()
-    next_cursor = None
-    if len(docs) > limit:
-        docs = docs[:limit]
-        last = docs[-1]
-        next_cursor = encode_cursor(epoch_ms(last["timestamp"]), last["eventId"])
-    return json_response({"success": True, "data": [public_event(d) for d in docs], "nextCursor": next_cursor})
+    async def page() -> bytes:
+        docs, more = await newest_events(
+            request.app[MONGO][mongo.EVENTS],
+            query,
+            limit,
+            now=utcnow(),
+            retention=timedelta(days=settings.event_retention_days),
+            spans=spans,
+            hints=request.app[BUSY_BUCKETS],
+        )
+        next_cursor = encode_cursor(epoch_ms(docs[-1]["timestamp"]), docs[-1]["eventId"]) if more else None
+        return dumps({"success": True, "data": [mongo.public(d) for d in docs], "nextCursor": next_cursor})
+
+    key = (
+        "events",
+        limit,
+        tuple(query.services),
+        tuple(query.severities),
+        tuple(query.incident_ids),
+        query.since,
+        query.until,
+        query.before,
+    )
+    body = await request.app[SHARED_READS].run(key, page)
+    return web.Response(body=body, content_type="application/json")
 
 
 @routes.get("/api/events/stats")
 async def event_stats(request: web.Request) -> web.Response:
     """Per-minute counts by severity and service, from the rollups (never a scan of events)."""
     minutes = get_int(request.query, "minutes", 60, 1, 24 * 60)
+    body = await request.app[SHARED_READS].run(("event-stats", minutes), lambda: _event_stats(request, minutes))
+    return web.Response(body=body, content_type="application/json")
+
+
+async def _event_stats(request: web.Request, minutes: int) -> bytes:
     now = utcnow()
     since = (now - timedelta(minutes=minutes)).replace(second=0, microsecond=0)
-    docs = await request.app[MONGO][mongo.EVENT_ROLLUPS].find({"minute": {"$gte": since}}).to_list()
+    rollups = request.app[MONGO][mongo.EVENT_ROLLUPS]
+    # One equality lookup per hour bucket (a range over `minute` would read every rollup kept).
+    found = await asyncio.gather(
+        *(
+            rollups.find({"hour": h, "minute": {"$gte": since}}).max_time_ms(READ_TIMEOUT_MS).to_list()
+            for h in mongo.hours_between(now, since)
+        )
+    )
+    docs = [d for hour in found for d in hour]
 
     per_minute: dict[Any, dict[str, Any]] = {}
     by_service: dict[str, int] = defaultdict(int)
@@ -207,7 +231,7 @@ async def event_stats(request: web.Request) -> web.Response:
         b["total"] for minute, b in per_minute.items() if recent_from <= minute < recent_from + timedelta(minutes=5)
     )
     total = sum(by_service.values())
-    return json_response(
+    return dumps(
         {
             "success": True,
             "data": {
@@ -227,11 +251,11 @@ async def event_stats(request: web.Request) -> web.Response:
 @routes.get(r"/api/events/{eventId:(?!(?:batch|stats)$)[^/]+}")
 async def get_event(request: web.Request) -> web.Response:
     event_id = request.match_info["eventId"]
-    doc = await request.app[MONGO][mongo.EVENTS].find_one({"eventId": event_id})
+    doc = await request.app[MONGO][mongo.EVENTS].find_one({"_id": event_id}, max_time_ms=READ_TIMEOUT_MS)
     if doc is None:
         raise ApiError(
             404,
             "not_found",
             f"no event {event_id!r}; an event accepted seconds ago may not be projected yet, retry shortly",
         )
-    return json_response({"success": True, "data": public_event(doc)})
+    return json_response({"success": True, "data": mongo.public(doc)})

@@ -1,32 +1,33 @@
-"""`/api/incidents`: reads from the MongoDB projection; PATCH becomes a command to the aggregator.
+"""`/api/incidents`: lists from the incident view, one incident from the store; PATCH becomes a
+command to the aggregator.
 
-The aggregator is the only writer of incident state. A PATCH is published as an `IncidentCommand`
-with the incident's routing key (so that it reaches the worker that owns the incident), then the
-handler waits for the projection to show the command applied and answers with the new state.
+The aggregator is the only writer of incident state, and publishes every change to the compacted
+`incidents` topic. The gateway keeps a view of that topic (`incident_view`), which answers the lists,
+the open incidents and the statistics. A PATCH is published as an `IncidentCommand` with the
+incident's routing key (so that it reaches the worker that owns the incident), then the handler
+waits for the view to show the command applied and answers with the new state.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
-import time
-from datetime import timedelta
-from statistics import mean
+import contextlib
 from typing import Any, Final
 
 from aiohttp import web
-from pymongo import DESCENDING
 
 from incident_shared import mongo
 from incident_shared.codec import dumps
 from incident_shared.ids import new_command_id
 from incident_shared.schemas import IncidentCommand
 from incident_shared.schemas.events import SERVICE_PATTERN
-from incident_shared.timeutil import epoch_ms, from_epoch_ms, utcnow
+from incident_shared.timeutil import utcnow
 from incident_shared.web.health import json_response
-from ingest_gateway.appkeys import METRICS, MONGO, PUBLISHER, SETTINGS
+from ingest_gateway.appkeys import INCIDENT_READER, METRICS, MONGO, PUBLISHER, SETTINGS
 from ingest_gateway.body import read_json
 from ingest_gateway.errors import ApiError
+from ingest_gateway.history import READ_TIMEOUT_MS
+from ingest_gateway.incident_view import Entry, IncidentFilter, IncidentView
 from ingest_gateway.publisher import KafkaUnavailableError
 from ingest_gateway.query import (
     decode_cursor,
@@ -42,79 +43,69 @@ from ingest_gateway.routes.events import kafka_unavailable
 routes = web.RouteTableDef()
 
 STATUSES: Final = frozenset({"active", "acknowledged", "resolved"})
-OPEN_STATUSES: Final = ["active", "acknowledged"]
 ACTIONS: Final = frozenset({"acknowledge", "resolve", "reopen", "assign", "note"})
 STATUS_TO_ACTION: Final = {"acknowledged": "acknowledge", "resolved": "resolve", "active": "reopen"}
 MAX_NOTE_CHARS: Final = 2000
 MAX_NAME_CHARS: Final = 100
-# Incidents of their own: not merged into another one's cascade. A missing field (a document written
-# before merging existed) matches too, on MongoDB and FerretDB alike.
-NOT_MERGED: Final[dict[str, Any]] = {"mergedInto": None}
 
 
-def public_incident(doc: dict[str, Any]) -> dict[str, Any]:
-    doc.pop("_id", None)
-    return doc
+def _view(request: web.Request) -> IncidentView:
+    """The incident view, once it holds what the topic held at start (else a 503 to retry)."""
+    reader = request.app[INCIDENT_READER]
+    if not reader.ready.is_set():
+        raise ApiError(
+            503,
+            "loading",
+            f"incidents are still loading from Kafka ({len(reader.view)} so far); retry in a few seconds",
+            headers={"Retry-After": "2"},
+        )
+    return reader.view
 
 
-async def _find(request: web.Request, incident_id: str) -> dict[str, Any]:
-    doc = await request.app[MONGO][mongo.INCIDENTS].find_one({"incidentId": incident_id})
-    if doc is None:
+def _find(request: web.Request, incident_id: str) -> Entry:
+    entry = _view(request).get(incident_id)
+    if entry is None:
         raise ApiError(404, "not_found", f"no incident {incident_id!r}")
-    return doc
+    return entry
+
+
+def _listing(entries: list[Entry], **extra: Any) -> web.Response:
+    """A list answer from the entries' list forms, serialized once when they changed."""
+    tail = b"".join(b',"' + k.encode() + b'":' + dumps(v) for k, v in extra.items())
+    body = b'{"success":true,"data":[' + b",".join(e.data for e in entries) + b"]" + tail + b"}"
+    return web.Response(body=body, content_type="application/json")
 
 
 @routes.get("/api/incidents")
 async def list_incidents(request: web.Request) -> web.Response:
+    """Most recently seen first, from the incident view; each item without its per-incident detail
+    (timeline, templates, sample events, notes), which `GET /api/incidents/:id` has."""
     q = request.query
     limit = get_int(q, "limit", 50, 1, 500)
-    conditions: list[dict[str, Any]] = []
-    if not get_bool(q, "includeMerged"):
-        conditions.append(NOT_MERGED)
-    if statuses := get_str_list(q, "status", STATUSES):
-        conditions.append({"status": {"$in": statuses}})
-    if services := get_str_list(q, "service", pattern=SERVICE_PATTERN):
-        conditions.append({"affectedServices": {"$in": services}})
-    if severities := get_int_list(q, "severity", 1, 5):
-        conditions.append({"severityScore": {"$in": severities}})
-    if (min_sev := get_int(q, "minSeverity", 0, 0, 5)) > 0:
-        conditions.append({"severityScore": {"$gte": min_sev}})
-    # An incident is in [from, to) when it overlaps it: seen after `from`, started before `to`.
-    if (since := get_time(q, "from")) is not None:
-        conditions.append({"lastSeen": {"$gte": since}})
-    if (until := get_time(q, "to")) is not None:
-        conditions.append({"firstSeen": {"$lt": until}})
-    if text := q.get("q", "").strip():
-        conditions.append({"title": {"$regex": re.escape(text[:100]), "$options": "i"}})
-    if (cursor := decode_cursor(q)) is not None:
-        ts, incident_id = from_epoch_ms(int(cursor[0])), str(cursor[1])
-        conditions.append({"$or": [{"lastSeen": {"$lt": ts}}, {"lastSeen": ts, "incidentId": {"$lt": incident_id}}]})
-    query = {"$and": conditions} if conditions else {}
-    coll = request.app[MONGO][mongo.INCIDENTS]
-    docs = (
-        await coll.find(query).sort([("lastSeen", DESCENDING), ("incidentId", DESCENDING)]).limit(limit + 1).to_list()
+    flt = IncidentFilter(
+        statuses=frozenset(get_str_list(q, "status", STATUSES)),
+        services=frozenset(get_str_list(q, "service", pattern=SERVICE_PATTERN)),
+        severities=frozenset(get_int_list(q, "severity", 1, 5)),
+        min_severity=get_int(q, "minSeverity", 0, 0, 5),
+        text=q.get("q", "").strip()[:100].casefold(),
+        # An incident is in [from, to) when it overlaps it: seen after `from`, started before `to`.
+        since=get_time(q, "from"),
+        until=get_time(q, "to"),
+        include_merged=get_bool(q, "includeMerged"),
     )
-    next_cursor = None
-    if len(docs) > limit:
-        docs = docs[:limit]
-        next_cursor = encode_cursor(epoch_ms(docs[-1]["lastSeen"]), docs[-1]["incidentId"])
-    return json_response({"success": True, "data": [public_incident(d) for d in docs], "nextCursor": next_cursor})
+    before = None
+    if (cursor := decode_cursor(q)) is not None:
+        before = (int(cursor[0]), str(cursor[1]))
+    entries, last = _view(request).page(flt, limit, before)
+    next_cursor = encode_cursor(last.last_seen_ms, last.incident_id) if last else None
+    return _listing(entries, nextCursor=next_cursor)
 
 
 @routes.get("/api/incidents/active")
 async def active_incidents(request: web.Request) -> web.Response:
     """Open incidents (active or acknowledged), most severe first; merged ones only with includeMerged."""
-    query: dict[str, Any] = {"status": {"$in": OPEN_STATUSES}}
-    if not get_bool(request.query, "includeMerged"):
-        query = {"$and": [query, NOT_MERGED]}
-    docs = (
-        await request.app[MONGO][mongo.INCIDENTS]
-        .find(query)
-        .sort([("severityScore", DESCENDING), ("lastSeen", DESCENDING)])
-        .limit(500)
-        .to_list()
-    )
-    return json_response({"success": True, "data": [public_incident(d) for d in docs], "count": len(docs)})
+    entries = _view(request).open_incidents(get_bool(request.query, "includeMerged"))[:500]
+    return _listing(entries, count=len(entries))
 
 
 @routes.get("/api/incidents/stats")
@@ -125,41 +116,7 @@ async def incident_stats(request: web.Request) -> web.Response:
     acknowledged and resolved with it, which would count one response several times).
     """
     days = get_int(request.query, "days", 7, 1, 90)
-    coll = request.app[MONGO][mongo.INCIDENTS]
-    by_status = dict.fromkeys(sorted(STATUSES), 0)
-    async for row in await coll.aggregate([{"$match": NOT_MERGED}, {"$group": {"_id": "$status", "n": {"$sum": 1}}}]):
-        by_status[str(row["_id"])] = int(row["n"])
-    by_severity = {str(s): 0 for s in range(1, 6)}
-    async for row in await coll.aggregate(
-        [
-            {"$match": {"$and": [{"status": {"$in": OPEN_STATUSES}}, NOT_MERGED]}},
-            {"$group": {"_id": "$severityScore", "n": {"$sum": 1}}},
-        ]
-    ):
-        by_severity[str(row["_id"])] = int(row["n"])
-
-    since = utcnow() - timedelta(days=days)
-    fields = {"firstSeen": 1, "acknowledgedAt": 1, "resolvedAt": 1, "_id": 0}
-    acked = await coll.find({"$and": [{"acknowledgedAt": {"$gte": since}}, NOT_MERGED]}, fields).limit(10_000).to_list()
-    resolved = await coll.find({"$and": [{"resolvedAt": {"$gte": since}}, NOT_MERGED]}, fields).limit(10_000).to_list()
-    mtta = [(d["acknowledgedAt"] - d["firstSeen"]).total_seconds() for d in acked if d.get("firstSeen")]
-    mttr = [(d["resolvedAt"] - d["firstSeen"]).total_seconds() for d in resolved if d.get("firstSeen")]
-    return json_response(
-        {
-            "success": True,
-            "data": {
-                "total": sum(by_status.values()),
-                "open": by_status["active"] + by_status["acknowledged"],
-                "byStatus": by_status,
-                "bySeverity": by_severity,
-                "windowDays": days,
-                "mttaSeconds": round(mean(mtta), 1) if mtta else None,
-                "mttrSeconds": round(mean(mttr), 1) if mttr else None,
-                "acknowledgedInWindow": len(mtta),
-                "resolvedInWindow": len(mttr),
-            },
-        }
-    )
+    return json_response({"success": True, "data": _view(request).stats(days)})
 
 
 # `incidentId` never shadows the other names under /api/incidents (see the events routes).
@@ -168,9 +125,14 @@ INCIDENT_PATH = r"/api/incidents/{incidentId:(?!(?:active|stats)$)[^/]+}"
 
 @routes.get(INCIDENT_PATH)
 async def get_incident(request: web.Request) -> web.Response:
-    return json_response(
-        {"success": True, "data": public_incident(await _find(request, request.match_info["incidentId"]))}
-    )
+    """The whole incident, from the store; one the store does not have yet (the projection lags a
+    little behind the topic) comes from the view, in its list form."""
+    incident_id = request.match_info["incidentId"]
+    doc = await request.app[MONGO][mongo.INCIDENTS].find_one({"_id": incident_id}, max_time_ms=READ_TIMEOUT_MS)
+    if doc is not None:
+        return json_response({"success": True, "data": mongo.public(doc)})
+    entry = _find(request, incident_id)
+    return web.Response(body=b'{"success":true,"data":' + entry.data + b"}", content_type="application/json")
 
 
 def _bad(message: str) -> ApiError:
@@ -233,40 +195,42 @@ def _check_transition(status: str, action: str) -> None:
 async def patch_incident(request: web.Request) -> web.Response:
     incident_id = request.match_info["incidentId"]
     commands, actor = _commands_from_body(await read_json(request))
-    doc = await _find(request, incident_id)
+    entry = _find(request, incident_id)
     for c in commands:
-        _check_transition(doc.get("status", "active"), c["action"])
+        _check_transition(entry.status, c["action"])
 
     settings = request.app[SETTINGS]
-    key = (doc.get("routingKey") or incident_id).encode()
-    last_id = ""
-    for c in commands:
-        command = IncidentCommand(
-            commandId=new_command_id(), incidentId=incident_id, actor=actor, issuedAt=utcnow(), **c
-        )
-        try:
-            await request.app[PUBLISHER].send_one(settings.topics.incident_commands, key, dumps(command))
-        except KafkaUnavailableError as exc:
-            request.app[METRICS].commands.labels(c["action"], "kafka_unavailable").inc()
-            raise kafka_unavailable(exc) from exc
-        last_id = command.commandId
-
-    coll = request.app[MONGO][mongo.INCIDENTS]
-    deadline = time.monotonic() + settings.command_wait_seconds
-    while time.monotonic() < deadline:
-        updated = await coll.find_one({"incidentId": incident_id, "lastCommandId": last_id})
-        if updated is not None:
+    key = entry.routing_key.encode()
+    built = [
+        IncidentCommand(commandId=new_command_id(), incidentId=incident_id, actor=actor, issuedAt=utcnow(), **c)
+        for c in commands
+    ]
+    # Waiting on the view, not polling the store: the answer comes as soon as the aggregator
+    # publishes the change, however far behind the history store is.
+    view = _view(request)
+    applied = view.expect_command(incident_id, built[-1].commandId)
+    try:
+        for command in built:
+            try:
+                await request.app[PUBLISHER].send_one(settings.topics.incident_commands, key, dumps(command))
+            except KafkaUnavailableError as exc:
+                request.app[METRICS].commands.labels(command.action, "kafka_unavailable").inc()
+                raise kafka_unavailable(exc) from exc
+        with contextlib.suppress(TimeoutError):
+            incident = await asyncio.wait_for(asyncio.shield(applied), settings.command_wait_seconds)
             for c in commands:
                 request.app[METRICS].commands.labels(c["action"], "applied").inc()
-            return json_response({"success": True, "message": "Incident updated", "data": public_incident(updated)})
-        await asyncio.sleep(0.1)
+            body = b'{"success":true,"message":"Incident updated","data":' + incident + b"}"
+            return web.Response(body=body, content_type="application/json")
+    finally:
+        view.cancel_command(incident_id, applied)
     for c in commands:
         request.app[METRICS].commands.labels(c["action"], "pending").inc()
     return json_response(
         {
             "success": True,
             "message": "accepted; the change is queued and will show once the aggregator applies it",
-            "data": {"incidentId": incident_id, "commandId": last_id},
+            "data": {"incidentId": incident_id, "commandId": built[-1].commandId},
         },
         status=202,
     )
