@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 from aiokafka.partitioner import DefaultPartitioner
 
-from incident_shared.outage import Outage
 from incident_shared.topics import ALL_TOPICS, Topics, TopicSpec
 
 log = logging.getLogger(__name__)
@@ -75,34 +74,6 @@ async def stop_quietly(client: Any, what: str) -> None:
         log.warning("stopping a Kafka client was interrupted by its own cancelled tasks", extra={"client": what})
     except Exception as exc:  # noqa: BLE001 - the client is being discarded; the reason is logged
         log.warning("stopping a Kafka client failed", extra={"client": what, "error": repr(exc)[:300]})
-
-
-async def read_reconnecting(
-    connect: Callable[[], AIOKafkaConsumer],
-    session: Callable[[AIOKafkaConsumer], Awaitable[None]],
-    *,
-    outage: Outage,
-    stopping: Callable[[], bool],
-    what: str,
-) -> None:
-    """Runs `session` on a fresh, started consumer until `stopping()` says so; after a failure
-    (Kafka away, topic missing) closes the consumer and connects again, waiting longer after each
-    failure in a row (`outage` logs and counts them). A reader that must never give up runs here."""
-    while not stopping():
-        consumer = connect()
-        try:
-            await consumer.start()
-            await session(consumer)  # returns once stopped
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a reader never gives up; the outage logs the reason
-            delay = outage.failed(exc)
-        else:
-            delay = 0.0
-        finally:
-            await stop_quietly(consumer, what)
-        if not stopping():
-            await asyncio.sleep(delay)
 
 
 def producer_config(bootstrap_servers: str, client_id: str, **overrides: Any) -> dict[str, Any]:

@@ -33,7 +33,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from incident_shared.kafka import read_reconnecting
+from incident_shared.kafka import stop_quietly
 from incident_shared.outage import Outage
 from incident_shared.timeutil import epoch_ms, parse_iso, utcnow
 
@@ -369,18 +369,23 @@ class IncidentViewReader:
     async def _run(self) -> None:
         """Connects and reads until stopped; after a failure (Kafka away, topic missing) closes the
         consumer and connects again, waiting longer after each failure in a row."""
-        await read_reconnecting(
-            self._consumer,
-            self._session,
-            outage=self.outage,
-            stopping=lambda: self._stopping,
-            what="incident view reader",
-        )
-
-    async def _session(self, consumer: AIOKafkaConsumer) -> None:
-        await self._assign(consumer)
-        self.outage.recovered()
-        await self._read(consumer)
+        while not self._stopping:
+            consumer = self._consumer()
+            try:
+                await consumer.start()
+                await self._assign(consumer)
+                self.outage.recovered()
+                await self._read(consumer)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a reader never gives up; the outage logs the reason
+                delay = self.outage.failed(exc)
+            else:
+                delay = 0.0
+            finally:
+                await stop_quietly(consumer, "incident view reader")
+            if not self._stopping:
+                await asyncio.sleep(delay)
 
     def _consumer(self) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(

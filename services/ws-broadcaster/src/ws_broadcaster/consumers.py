@@ -28,7 +28,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import ValidationError
 
 from incident_shared.ids import stable_id
-from incident_shared.kafka import read_reconnecting
+from incident_shared.kafka import stop_quietly
 from incident_shared.outage import Outage
 from incident_shared.schemas.events import EventValidationError, event_from_record
 from incident_shared.schemas.incidents import IncidentChange
@@ -187,22 +187,31 @@ class TopicReader:
     async def run(self) -> None:
         """Reads until stopped or cancelled; reconnects (from the same positions' rules) after a
         failure, waiting longer after each failure in a row (see `Outage`)."""
-        await read_reconnecting(
-            self._consumer,
-            self._session,
-            outage=self.outage,
-            stopping=lambda: self._stopping,
-            what=f"{self.label} reader",
-        )
-
-    async def _session(self, consumer: AIOKafkaConsumer) -> None:
-        await self._assign(consumer)
-        self.outage.recovered()
-        log.info(
-            "reading topic",
-            extra={"topic": self.topic, "partitions": len(self.partitions), "fromBeginning": self._from_beginning},
-        )
-        await self._loop(consumer)
+        while not self._stopping:
+            consumer = self._consumer()
+            try:
+                await consumer.start()
+                await self._assign(consumer)
+                self.outage.recovered()
+                log.info(
+                    "reading topic",
+                    extra={
+                        "topic": self.topic,
+                        "partitions": len(self.partitions),
+                        "fromBeginning": self._from_beginning,
+                    },
+                )
+                await self._loop(consumer)  # returns once stopped
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a reader never gives up; the outage logs the reason
+                delay = self.outage.failed(exc)
+            else:
+                delay = 0.0
+            finally:
+                await stop_quietly(consumer, f"{self.label} reader")
+            if not self._stopping:
+                await asyncio.sleep(delay)
 
     def _deliver(self, records: list[Record]) -> None:
         """Hands a batch to the handler. Handlers skip bad records themselves; should one still raise,
